@@ -1,0 +1,342 @@
+/**
+ * One client connection: decodes its frames, schedules its calls and answers them.
+ *
+ * Scheduling (DESIGN §4): `inline` methods run one at a time in arrival order; `concurrent`
+ * methods start at once beside them; `immediate` built-ins (`gateway.ping`, `rpc.cancel`)
+ * are answered before anything queued. A synchronous inline handler with an idle queue is
+ * answered in the same turn, with no promise and no bookkeeping: the common case stays cheap.
+ */
+import { decode, errorObject, errorResponse, resultResponse } from "../jsonrpc/codec.ts";
+import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
+import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
+import { exceedsBytes } from "../transport/bytes.ts";
+import type { SocketTransport } from "../transport/socket-transport.ts";
+import { CloseCode } from "../transport/transport.ts";
+import type { ConnectionHandle, HandlerContext } from "./context.ts";
+import type { Logger } from "./logger.ts";
+import type { MethodEntry } from "./method.ts";
+
+/** What a connection needs from its gateway. */
+export interface ConnectionHost {
+  readonly methods: ReadonlyMap<string, MethodEntry>;
+  readonly limits: { readonly maxMessageBytes: number; readonly maxBatch: number; readonly maxInFlight: number };
+  readonly log: Logger;
+  /** Called once when the connection has torn down. */
+  release(connection: Connection): void;
+}
+
+/** Counters reported in the teardown log line. */
+export interface ConnectionStats {
+  messages: number;
+  parse_errors: number;
+  dispatch_crashes: number;
+}
+
+/** A reply destination that collects a batch's responses into one frame. */
+class Batch {
+  readonly replies: string[] = [];
+  /** Responses still to come, plus one while the batch is being read. */
+  open = 1;
+}
+
+/** One request or notification in flight: also the handler's `ctx`. */
+class Call implements HandlerContext {
+  readonly id: Id | undefined;
+  readonly method: string;
+  readonly params: unknown;
+  readonly entry: MethodEntry;
+  readonly batch: Batch | undefined;
+  readonly connection: Connection;
+  /** Counted against `maxInFlight` (queued, or running past its first turn). */
+  counted = false;
+  done = false;
+  #controller: AbortController | undefined;
+  #abortReason: unknown;
+
+  constructor(connection: Connection, entry: MethodEntry, message: Request | Notification, batch: Batch | undefined) {
+    this.connection = connection;
+    this.entry = entry;
+    this.method = message.method;
+    this.params = message.params;
+    this.id = message.kind === "request" ? message.id : undefined;
+    this.batch = batch;
+  }
+
+  get log(): Logger {
+    return this.connection.log;
+  }
+
+  // Most handlers never look at their signal, so the controller is made on first use.
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#abortReason !== undefined) return;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+const INTERNAL_ERROR: ErrorObject = { code: ErrorCode.InternalError, message: "Internal error" };
+const CANCELLED: ErrorObject = { code: ErrorCode.RequestCancelled, message: "Request cancelled" };
+
+/** A client connection over one transport. Create it with `gateway.open()`. */
+export class Connection implements ConnectionHandle {
+  readonly id: string;
+  readonly peer: string;
+  readonly transport: SocketTransport;
+  readonly stats: ConnectionStats = { messages: 0, parse_errors: 0, dispatch_crashes: 0 };
+  #host: ConnectionHost;
+  /** Calls counted in flight, and those with an id by id (for `rpc.cancel` and duplicates). */
+  #open = new Set<Call>();
+  #byId = new Map<Id, Call>();
+  #inline: Call[] = [];
+  #inlineBusy: Call | undefined;
+  #closeReason: string | undefined;
+  #closed = false;
+
+  constructor(host: ConnectionHost, transport: SocketTransport, peer: string) {
+    this.#host = host;
+    this.transport = transport;
+    this.peer = peer;
+    this.id = crypto.randomUUID();
+  }
+
+  get log(): Logger {
+    return this.#host.log;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Requests and notifications queued or running past their first turn. */
+  get inFlight(): number {
+    return this.#open.size;
+  }
+
+  emit(type: string, payload?: unknown): boolean {
+    return this.transport.write({ jsonrpc: "2.0", method: "event", params: { type, payload } });
+  }
+
+  /** Handles one text frame from the peer. */
+  receive(text: string): void {
+    if (this.#closed) return;
+    if (exceedsBytes(text, this.#host.limits.maxMessageBytes)) {
+      this.close(CloseCode.TooBig, "message_too_big");
+      return;
+    }
+    const frame = decode(text);
+    if (frame === undefined) return;
+    if (!Array.isArray(frame)) {
+      this.#receiveOne(frame, undefined);
+      return;
+    }
+    if (frame.length > this.#host.limits.maxBatch) {
+      this.stats.messages++;
+      this.#write(undefined, null, errorObject(ErrorCode.InvalidRequest, "Batch too large", { max_batch: this.#host.limits.maxBatch }));
+      return;
+    }
+    const batch = new Batch();
+    for (const message of frame) this.#receiveOne(message, batch);
+    this.#release(batch);
+  }
+
+  /** Answers a frame that was rejected before decoding (e.g. binary, or over the size limit on stdio). */
+  reject(message: string, data?: unknown): void {
+    this.stats.messages++;
+    this.stats.parse_errors++;
+    this.#write(undefined, null, errorObject(ErrorCode.InvalidRequest, message, data));
+  }
+
+  /** Cancels the in-flight request `id`; it answers -32800. Returns false if there is none. */
+  cancel(id: Id): boolean {
+    const call = this.#byId.get(id);
+    if (!call || call.done) return false;
+    this.#finish(call);
+    call.abort(new RpcError(CANCELLED.code, CANCELLED.message));
+    const queued = this.#inline.indexOf(call);
+    if (queued !== -1) this.#inline.splice(queued, 1);
+    this.#write(call.batch, call.id!, CANCELLED);
+    if (call.batch) this.#release(call.batch);
+    // A cancelled inline handler no longer holds the queue, even if it ignores its signal.
+    if (this.#inlineBusy === call) {
+      this.#inlineBusy = undefined;
+      queueMicrotask(() => this.#drainInline());
+    }
+    return true;
+  }
+
+  /** Flushes what is queued and closes the socket; teardown follows when the socket reports it. */
+  close(code: number = CloseCode.Normal, reason = "closed"): void {
+    this.#closeReason ??= reason;
+    this.transport.close(code, reason);
+  }
+
+  /**
+   * Tears the connection down (once): stops writing, aborts in-flight handlers, releases it
+   * from the gateway and logs one line. Call it when the socket has closed or failed.
+   */
+  teardown(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.transport.detach();
+    const aborted = new Error("connection closed");
+    for (const call of this.#open) {
+      call.done = true;
+      call.abort(aborted);
+    }
+    this.#open.clear();
+    this.#byId.clear();
+    this.#inline = [];
+    this.#host.release(this);
+    this.#host.log.info("connection closed", {
+      peer: this.peer,
+      connection_id: this.id,
+      reason: this.#closeReason ?? reason,
+      ...this.stats,
+      send_failures: this.transport.stats.sendFailures,
+      reaped_sessions: 0,
+      detached_sessions: 0,
+    });
+  }
+
+  #receiveOne(message: Message, batch: Batch | undefined): void {
+    this.stats.messages++;
+    switch (message.kind) {
+      case "request":
+      case "notification":
+        return this.#dispatch(message, batch);
+      case "response":
+        // Replies to server → client requests belong to sessions; until then, nothing awaits them.
+        this.#host.log.debug("response dropped", { peer: this.peer, id: message.id });
+        return;
+      case "invalid":
+        this.stats.parse_errors++;
+        return this.#write(batch, message.id, message.error);
+    }
+  }
+
+  #dispatch(message: Request | Notification, batch: Batch | undefined): void {
+    const entry = this.#host.methods.get(message.method);
+    const id = message.kind === "request" ? message.id : undefined;
+    if (!entry) {
+      if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.MethodNotFound, "Method not found", { method: message.method }));
+      return;
+    }
+    if (entry.mode !== "immediate") {
+      if (this.#open.size >= this.#host.limits.maxInFlight) {
+        if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.Overloaded, "Overloaded: too many requests in flight", { max_in_flight: this.#host.limits.maxInFlight }));
+        else this.#host.log.warn("notification dropped: too many in flight", { peer: this.peer, method: message.method });
+        return;
+      }
+      if (id !== undefined && id !== null && this.#byId.get(id)?.done === false) {
+        this.#write(batch, id, errorObject(ErrorCode.InvalidRequest, "Duplicate id: a request with this id is in flight"));
+        return;
+      }
+    }
+    const call = new Call(this, entry, message, batch);
+    if (batch && id !== undefined) batch.open++;
+    if (entry.mode === "inline" && (this.#inlineBusy || this.#inline.length > 0)) {
+      this.#count(call);
+      this.#inline.push(call);
+      return;
+    }
+    this.#run(call);
+  }
+
+  #run(call: Call): void {
+    let out: unknown;
+    try {
+      out = call.entry.invoke(call.params, call);
+    } catch (error) {
+      this.#settle(call, undefined, error);
+      return;
+    }
+    if (!isThenable(out)) {
+      this.#settle(call, out, undefined);
+      return;
+    }
+    if (!call.counted) this.#count(call);
+    if (call.entry.mode === "inline") this.#inlineBusy = call;
+    out.then(
+      (value) => this.#settleAsync(call, value, undefined),
+      (error: unknown) => this.#settleAsync(call, undefined, error ?? new Error("rejected")),
+    );
+  }
+
+  #settleAsync(call: Call, value: unknown, error: unknown): void {
+    this.#settle(call, value, error);
+    if (this.#inlineBusy === call) {
+      this.#inlineBusy = undefined;
+      this.#drainInline();
+    }
+  }
+
+  #drainInline(): void {
+    while (!this.#inlineBusy && this.#inline.length > 0 && !this.#closed) {
+      this.#run(this.#inline.shift()!);
+    }
+  }
+
+  #count(call: Call): void {
+    call.counted = true;
+    this.#open.add(call);
+    if (call.id !== undefined && call.id !== null) this.#byId.set(call.id, call);
+  }
+
+  #finish(call: Call): void {
+    call.done = true;
+    if (!call.counted) return;
+    this.#open.delete(call);
+    if (call.id !== undefined && call.id !== null) this.#byId.delete(call.id);
+  }
+
+  #settle(call: Call, value: unknown, error: unknown): void {
+    if (call.done) return; // cancelled, or the connection closed
+    this.#finish(call);
+    const wire = error === undefined ? undefined : this.#errorFor(call, error);
+    if (call.id === undefined) return; // a notification is never answered
+    this.#write(call.batch, call.id, wire, value);
+    if (call.batch) this.#release(call.batch);
+  }
+
+  #errorFor(call: Call, error: unknown): ErrorObject {
+    if (error instanceof RpcError) return error.toJSON();
+    this.stats.dispatch_crashes++;
+    this.#host.log.error("handler failed", { peer: this.peer, method: call.method, id: call.id, error });
+    return INTERNAL_ERROR;
+  }
+
+  /** Serialises a response (an error if `error` is set) onto the transport, or into `batch`. */
+  #write(batch: Batch | undefined, id: Id, error: ErrorObject | undefined, result?: unknown): void {
+    if (this.#closed) return;
+    let text: string;
+    try {
+      text = JSON.stringify(error ? errorResponse(id, error) : resultResponse(id, result));
+    } catch (cause) {
+      this.stats.dispatch_crashes++;
+      this.#host.log.error("result not serialisable", { peer: this.peer, id, error: cause });
+      text = JSON.stringify(errorResponse(id, INTERNAL_ERROR));
+    }
+    if (!batch) {
+      this.transport.writeText(text);
+      return;
+    }
+    batch.replies.push(text);
+  }
+
+  #release(batch: Batch): void {
+    if (--batch.open > 0 || batch.replies.length === 0) return;
+    this.transport.writeText(`[${batch.replies.join(",")}]`);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
+}

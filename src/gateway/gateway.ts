@@ -1,0 +1,212 @@
+/**
+ * `createGateway`: the method table, limits and connection registry shared by every
+ * transport. WebSocket (through any Hono `upgradeWebSocket`) and stdio both end in `open()`.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { WSEvents } from "hono/ws";
+import { SocketTransport } from "../transport/socket-transport.ts";
+import { CloseCode, type TransportSocket } from "../transport/transport.ts";
+import { builtinMethods } from "./builtins.ts";
+import { Connection, type ConnectionHost } from "./connection.ts";
+import type { ConnectionHandle } from "./context.ts";
+import { openRpcDocument } from "./discover.ts";
+import { createGuard, createHandler, wsContextAdapter, type SocketAdapter } from "./hono.ts";
+import { consoleLogger, type Logger } from "./logger.ts";
+import { toEntry, type MethodEntry, type MethodTable } from "./method.ts";
+
+/** Per-connection and gateway-wide limits. Every field has a default. */
+export interface Limits {
+  /** Largest frame accepted, in bytes; larger closes the WebSocket with 1009. Default 1 MiB. */
+  maxMessageBytes: number;
+  /** Most messages in one batch; more answers -32600. Default 100. */
+  maxBatch: number;
+  /** Requests queued or running per connection; more answers -32003. Default 64. */
+  maxInFlight: number;
+  /** Open connections in total; more are refused with 503 by `guard()`. Default 1024. */
+  maxConnections: number;
+  /** Backlog at which a slow consumer is logged (once per episode). Default 1 MiB. */
+  backlogWarnBytes: number;
+  /** Backlog at which a slow consumer is cut with 1013. Default 8 MiB. */
+  maxBacklogBytes: number;
+  /** A socket that has not drained at all for this long is closed with 1011. Default 30 s. */
+  sendStallMs: number;
+}
+
+export const defaultLimits: Readonly<Limits> = {
+  maxMessageBytes: 1 << 20,
+  maxBatch: 100,
+  maxInFlight: 64,
+  maxConnections: 1024,
+  backlogWarnBytes: 1 << 20,
+  maxBacklogBytes: 8 << 20,
+  sendStallMs: 30_000,
+};
+
+/** A task started once per gateway at its first connection; its result is not awaited. */
+export type StartupTask = () => unknown;
+
+export interface GatewayOptions<M extends MethodTable> {
+  /** Shown in `rpc.discover` and logs. Default "switchboard". */
+  name?: string;
+  /** Shown in `rpc.discover`. Default "0.0.0". */
+  version?: string;
+  methods: M;
+  /** Extra fields merged into each connection's `gateway.ready` payload (synchronous). */
+  ready?: (connection: ConnectionHandle) => Record<string, unknown>;
+  /** Started once, at the first connection, before its `gateway.ready`; never awaited; failures are logged. */
+  startup?: StartupTask[];
+  limits?: Partial<Limits>;
+  /** How often clients should send `gateway.ping`, announced in `gateway.ready`. Default 15 s. */
+  heartbeatMs?: number;
+  /** Where logs go. Default: `consoleLogger("info")` (stderr). */
+  logger?: Logger;
+}
+
+/** Options of `gateway.close()`. */
+export interface CloseOptions {
+  /** How long to wait for clients to finish the close handshake. Default 5 s. */
+  timeoutMs?: number;
+}
+
+/** A gateway: mount `handler` behind `guard()`, or hand sockets to `open()`. */
+export interface Gateway<M extends MethodTable = MethodTable> {
+  readonly name: string;
+  /** Random per gateway; a client that sees it change knows its sequence numbers are void. */
+  readonly epoch: string;
+  readonly limits: Readonly<Limits>;
+  readonly log: Logger;
+  /** The method table as given (also carries its types for a typed client). */
+  readonly methods: M;
+  /** Open connections. */
+  readonly connections: ReadonlySet<Connection>;
+  /** For `upgradeWebSocket(gateway.handler)` with any Hono WebSocket helper. */
+  readonly handler: (c: Context) => WSEvents;
+  /** As `handler`, with a runtime's own socket adapter (batched writes, exact backlog, peer address). */
+  handlerWith(adapter: SocketAdapter): (c: Context) => WSEvents;
+  /** Middleware to place before the upgrade: refuses new connections over the cap or after `close()`. */
+  guard(): MiddlewareHandler;
+  /** Opens a connection over `socket` and sends `gateway.ready`. */
+  open(socket: TransportSocket, peer: string): Connection;
+  /** Stops accepting, closes every connection with 1001 and resolves when they are gone (or at the timeout). */
+  close(options?: CloseOptions): Promise<void>;
+  /** True once `close()` was called. */
+  readonly closing: boolean;
+}
+
+const RESERVED = /^(rpc|gateway)\./;
+
+/**
+ * Creates a gateway from a method table.
+ *
+ * @example
+ * const gateway = createGateway({ methods: { "math.add": ([a, b]: [number, number]) => a + b } });
+ * app.get("/api/ws", gateway.guard(), upgradeWebSocket(gateway.handler));
+ */
+export function createGateway<M extends MethodTable>(options: GatewayOptions<M>): Gateway<M> {
+  const name = options.name ?? "switchboard";
+  const limits: Readonly<Limits> = Object.freeze({ ...defaultLimits, ...options.limits });
+  const log = options.logger ?? consoleLogger("info");
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const epoch = crypto.randomUUID();
+  const connections = new Set<Connection>();
+  const readyLimits = { max_message_bytes: limits.maxMessageBytes, max_batch: limits.maxBatch, max_in_flight: limits.maxInFlight };
+
+  // A Map, so a method name can never reach a prototype member (`__proto__`, `toString`).
+  const methods = new Map<string, MethodEntry>();
+  let document: unknown;
+  for (const entry of builtinMethods(() => (document ??= openRpcDocument(name, options.version ?? "0.0.0", methods.values())))) {
+    methods.set(entry.name, entry);
+  }
+  for (const key of Object.keys(options.methods)) {
+    if (RESERVED.test(key)) throw new Error(`method name "${key}" is reserved (rpc.* and gateway.* are built in)`);
+    methods.set(key, toEntry(key, options.methods[key]!));
+  }
+
+  let started = false;
+  let closing = false;
+  let drained: (() => void) | undefined;
+
+  const host: ConnectionHost = {
+    methods,
+    limits,
+    log,
+    release(connection) {
+      connections.delete(connection);
+      if (connections.size === 0) drained?.();
+    },
+  };
+
+  function startOnce(): void {
+    if (started) return;
+    started = true;
+    for (const task of options.startup ?? []) {
+      const failed = (error: unknown) => log.error("startup task failed", { task: task.name, error });
+      try {
+        const result = task();
+        if (result instanceof Promise) result.catch(failed);
+      } catch (error) {
+        failed(error);
+      }
+    }
+  }
+
+  const gateway: Gateway<M> = {
+    name,
+    epoch,
+    limits,
+    log,
+    methods: options.methods,
+    connections,
+    get closing() {
+      return closing;
+    },
+    handler: createHandler(() => gateway, wsContextAdapter),
+    handlerWith: (adapter) => createHandler(() => gateway, adapter),
+    guard: () => createGuard(gateway),
+
+    open(socket, peer) {
+      startOnce();
+      let connection: Connection | undefined;
+      const transport = new SocketTransport(
+        socket,
+        { warnBytes: limits.backlogWarnBytes, maxBytes: limits.maxBacklogBytes, stallMs: limits.sendStallMs },
+        {
+          onSlow: (bytes) => log.warn("slow consumer", { peer, connection_id: connection?.id, backlog_bytes: bytes }),
+          onFailure: (reason) => connection?.teardown(reason),
+        },
+      );
+      connection = new Connection(host, transport, peer);
+      connections.add(connection);
+      let extra: Record<string, unknown> | undefined;
+      try {
+        extra = options.ready?.(connection);
+      } catch (error) {
+        log.error("ready hook failed", { peer, error });
+        connection.close(CloseCode.Internal, "ready_failed");
+        return connection;
+      }
+      connection.emit("gateway.ready", {
+        protocol: "switchboard/1",
+        connection_id: connection.id,
+        epoch,
+        heartbeat_ms: heartbeatMs,
+        limits: readyLimits,
+        ...extra,
+      });
+      return connection;
+    },
+
+    async close({ timeoutMs = 5_000 } = {}) {
+      closing = true;
+      if (connections.size === 0) return;
+      const done = new Promise<void>((resolve) => (drained = resolve));
+      for (const connection of connections) connection.close(CloseCode.GoingAway, "shutdown");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+      // Peers that never finished the handshake are torn down here; the runtime drops their sockets.
+      for (const connection of connections) connection.teardown("shutdown");
+    },
+  };
+  return gateway;
+}

@@ -1,0 +1,73 @@
+/**
+ * Hono integration: `gateway.handler` (the `(c) => WSEvents` any `upgradeWebSocket` takes)
+ * and `gateway.guard()` (middleware before the upgrade).
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { WSContext, WSEvents } from "hono/ws";
+import type { TransportSocket } from "../transport/transport.ts";
+import type { Connection } from "./connection.ts";
+import type { Gateway } from "./gateway.ts";
+
+/** How a runtime turns Hono's WebSocket context into a transport socket, and names the peer. */
+export interface SocketAdapter {
+  socket(ws: WSContext): TransportSocket;
+  peer(c: Context): string;
+}
+
+/**
+ * The adapter for any Hono helper: the standard WebSocket surface of `WSContext`, and
+ * `bufferedAmount` from the raw socket where it is a standard WebSocket (or `ws`).
+ */
+export const wsContextAdapter: SocketAdapter = {
+  socket(ws) {
+    const raw = ws.raw as { bufferedAmount?: unknown } | undefined;
+    return {
+      send: (text) => ws.send(text),
+      close: (code, reason) => ws.close(code, reason),
+      get readyState() {
+        return ws.readyState;
+      },
+      get bufferedAmount() {
+        const amount = raw?.bufferedAmount;
+        return typeof amount === "number" ? amount : undefined;
+      },
+    };
+  },
+  peer: () => "unknown",
+};
+
+const BINARY = "Binary frames are not supported: send JSON-RPC as text frames";
+
+/** Builds `(c) => WSEvents` for a gateway; every call is one connection. */
+export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (c: Context) => WSEvents {
+  return (c) => {
+    const peer = adapter.peer(c);
+    let connection: Connection | undefined;
+    return {
+      onOpen(_event, ws) {
+        connection = gateway().open(adapter.socket(ws), peer);
+      },
+      onMessage(event) {
+        if (!connection) return;
+        const data = event.data;
+        if (typeof data === "string") connection.receive(data);
+        else connection.reject(BINARY);
+      },
+      onClose(event) {
+        connection?.teardown(`peer_closed_${event.code}`);
+      },
+      onError() {
+        connection?.teardown("socket_error");
+      },
+    };
+  };
+}
+
+/** The guard middleware: 503 when the gateway is closing or at its connection cap. */
+export function createGuard(gateway: Gateway): MiddlewareHandler {
+  return async (c, next) => {
+    if (gateway.closing) return c.text("gateway is shutting down", 503);
+    if (gateway.connections.size >= gateway.limits.maxConnections) return c.text("too many connections", 503);
+    await next();
+  };
+}

@@ -1,0 +1,41 @@
+/** Structured fields attached to a log line. */
+export type LogFields = Record<string, unknown>;
+
+/** A pluggable logger. The gateway logs through it and nowhere else (never to stdout). */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+export type LogLevel = keyof Logger;
+
+const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/**
+ * A logger writing one line per entry to `console.error` (stderr on every server runtime):
+ * `level message key=value …`, values JSON-encoded. Entries below `level` are dropped.
+ */
+export function consoleLogger(level: LogLevel = "info"): Logger {
+  const min = rank[level];
+  const line = (at: LogLevel) => (message: string, fields?: LogFields) => {
+    if (rank[at] < min) return;
+    let text = `${at} ${message}`;
+    if (fields) for (const key in fields) text += ` ${key}=${format(fields[key])}`;
+    console.error(text);
+  };
+  return { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") };
+}
+
+function format(value: unknown): string {
+  if (value instanceof Error) return JSON.stringify(value.stack ?? String(value));
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return JSON.stringify(String(value));
+  }
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

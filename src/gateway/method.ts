@@ -1,0 +1,85 @@
+/**
+ * Method definitions: what a user writes in `methods`, and the one internal form the
+ * dispatcher runs (`MethodEntry`).
+ */
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
+import { toIssues } from "../jsonrpc/codec.ts";
+import type { HandlerContext } from "./context.ts";
+
+/** A method with a params schema and options, as `method()` returns it. */
+export interface MethodDefinition<P = unknown, R = unknown, I = P> {
+  readonly params?: StandardSchemaV1<I, P>;
+  /** Run beside later requests instead of in the connection's inline queue. */
+  readonly concurrent?: boolean;
+  readonly handler: (params: P, ctx: HandlerContext) => R;
+  /** Marks this object as made by `method()`. */
+  readonly kind: "method";
+}
+
+/** A bare function: runs inline, params unchecked. */
+export type BareMethod = (params: any, ctx: HandlerContext) => unknown;
+
+/** What `methods` holds: a bare function or a `method()` definition per name. */
+export type MethodTable = Record<string, BareMethod | MethodDefinition<any, any, any>>;
+
+/**
+ * Defines a method with validated params (any Standard Schema; valibot schemas also feed
+ * `rpc.discover`) and, with `concurrent: true`, outside the connection's inline queue.
+ *
+ * @example
+ * method({ params: v.object({ text: v.string() }), handler: (p) => p.text.length })
+ */
+export function method<S extends StandardSchemaV1, R>(definition: {
+  params: S;
+  concurrent?: boolean;
+  handler: (params: StandardSchemaV1.InferOutput<S>, ctx: HandlerContext) => R;
+}): MethodDefinition<StandardSchemaV1.InferOutput<S>, R, StandardSchemaV1.InferInput<S>>;
+export function method<R>(definition: {
+  concurrent?: boolean;
+  handler: (params: unknown, ctx: HandlerContext) => R;
+}): MethodDefinition<unknown, R>;
+export function method(definition: {
+  params?: StandardSchemaV1;
+  concurrent?: boolean;
+  handler: (params: any, ctx: HandlerContext) => unknown;
+}): MethodDefinition {
+  return { ...definition, kind: "method" };
+}
+
+/** How a method is scheduled on its connection. */
+export type Mode = "inline" | "concurrent" | "immediate";
+
+/** The dispatcher's form of a method. */
+export interface MethodEntry {
+  readonly name: string;
+  readonly mode: Mode;
+  readonly params: StandardSchemaV1 | undefined;
+  /** Validates `params` (if there is a schema) and calls the handler: a value or a promise. */
+  invoke(params: unknown, ctx: HandlerContext): unknown;
+}
+
+/** Normalises a table entry into a `MethodEntry`. */
+export function toEntry(name: string, definition: BareMethod | MethodDefinition<any, any, any>, mode?: Mode): MethodEntry {
+  if (typeof definition === "function") {
+    return { name, mode: mode ?? "inline", params: undefined, invoke: definition };
+  }
+  const { handler, params } = definition;
+  return {
+    name,
+    mode: mode ?? (definition.concurrent ? "concurrent" : "inline"),
+    params,
+    invoke: params ? (value, ctx) => validated(params, value, (valid) => handler(valid, ctx)) : handler,
+  };
+}
+
+function validated(schema: StandardSchemaV1, value: unknown, then: (valid: unknown) => unknown): unknown {
+  const result = schema["~standard"].validate(value);
+  if (result instanceof Promise) return result.then((settled) => then(valueOrThrow(settled)));
+  return then(valueOrThrow(result));
+}
+
+function valueOrThrow(result: StandardSchemaV1.Result<unknown>): unknown {
+  if (result.issues) throw new RpcError(ErrorCode.InvalidParams, "Invalid params", { issues: toIssues(result.issues) });
+  return result.value;
+}

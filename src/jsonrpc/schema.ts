@@ -1,0 +1,45 @@
+/**
+ * The wire shapes of JSON-RPC 2.0 (§4–§5) as valibot schemas. They are the contract:
+ * `decode` checks the same shapes by hand on its hot path and falls back to these schemas
+ * only to explain why a message is invalid, and the client validates responses with them.
+ */
+import * as v from "valibot";
+
+export const IdSchema = v.union([v.string(), v.number(), v.null()]);
+
+/** Params are structured: an array (by position) or an object (by name). */
+export const ParamsSchema = v.union([v.array(v.unknown()), v.record(v.string(), v.unknown())]);
+
+const version = v.literal("2.0");
+
+export const RequestSchema = v.object({
+  jsonrpc: version,
+  method: v.string(),
+  params: v.optional(ParamsSchema),
+  id: IdSchema,
+});
+
+export const NotificationSchema = v.object({
+  jsonrpc: version,
+  method: v.string(),
+  params: v.optional(ParamsSchema),
+});
+
+export const ErrorObjectSchema = v.object({
+  code: v.pipe(v.number(), v.integer()),
+  message: v.string(),
+  data: v.optional(v.unknown()),
+});
+
+export const SuccessResponseSchema = v.object({ jsonrpc: version, id: IdSchema, result: v.unknown() });
+export const ErrorResponseSchema = v.object({ jsonrpc: version, id: IdSchema, error: ErrorObjectSchema });
+export const ResponseSchema = v.union([SuccessResponseSchema, ErrorResponseSchema]);
+
+/** Any single message: a request or notification (has `method`) or a response. */
+export const MessageSchema = v.union([RequestSchema, NotificationSchema, SuccessResponseSchema, ErrorResponseSchema]);
+
+/** A batch: a non-empty array of messages. */
+export const BatchSchema = v.pipe(v.array(v.unknown()), v.minLength(1));
+
+export type Id = v.InferOutput<typeof IdSchema>;
+export type Params = v.InferOutput<typeof ParamsSchema>;

@@ -1,0 +1,21 @@
+/**
+ * Switchboard: a JSON-RPC 2.0 session gateway for Hono.
+ *
+ * @example
+ * import { createGateway, method } from "switchboard";
+ * const gateway = createGateway({ methods: { "math.add": ([a, b]: [number, number]) => a + b } });
+ * app.get("/api/ws", gateway.guard(), upgradeWebSocket(gateway.handler));
+ */
+export { createGateway, defaultLimits } from "./gateway/gateway.ts";
+export type { CloseOptions, Gateway, GatewayOptions, Limits, StartupTask } from "./gateway/gateway.ts";
+export { method } from "./gateway/method.ts";
+export type { BareMethod, MethodDefinition, MethodTable } from "./gateway/method.ts";
+export type { ConnectionHandle, HandlerContext } from "./gateway/context.ts";
+export type { Connection, ConnectionStats } from "./gateway/connection.ts";
+export type { SocketAdapter } from "./gateway/hono.ts";
+export { consoleLogger, silentLogger } from "./gateway/logger.ts";
+export type { LogFields, Logger, LogLevel } from "./gateway/logger.ts";
+export { ErrorCode, RpcError } from "./jsonrpc/errors.ts";
+export type { ErrorObject } from "./jsonrpc/errors.ts";
+export { CloseCode } from "./transport/transport.ts";
+export type { Transport, TransportSocket } from "./transport/transport.ts";

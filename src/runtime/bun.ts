@@ -1,0 +1,81 @@
+/**
+ * `switchboard/bun`: serve a gateway with `Bun.serve` and `upgradeWebSocket` / `websocket`
+ * from `hono/bun`: `maxPayloadLength` from the gateway's limits (1009), no compression,
+ * each flush corked, and a dropped send treated as a failed one (never silently lost).
+ */
+import type { ServerWebSocket, Server as BunServer } from "bun";
+import { upgradeWebSocket, websocket } from "hono/bun";
+import type { Gateway, SocketAdapter } from "../mod.ts";
+import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+
+export type { Server, ServeOptions };
+
+const adapter: SocketAdapter = {
+  socket(ctx) {
+    const ws = ctx.raw as ServerWebSocket<unknown>;
+    return {
+      send(text) {
+        // Bun answers 0 when it dropped the frame; -1 means queued under backpressure.
+        if (ws.send(text) === 0) throw new Error("frame dropped by the socket");
+      },
+      close: (code, reason) => ws.close(code, reason),
+      get readyState() {
+        return ws.readyState;
+      },
+      get bufferedAmount() {
+        return ws.getBufferedAmount();
+      },
+      cork: (flush) => ws.cork(flush),
+    };
+  },
+  peer(c) {
+    const address = (c.env as BunServer<unknown>).requestIP(c.req.raw);
+    return address ? `${address.address}:${address.port}` : "unknown";
+  },
+};
+
+/**
+ * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
+ *
+ * @example
+ * const server = await serve(gateway, { port: 0 });
+ */
+export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
+  const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
+  app.get(path, gateway.guard(), upgradeWebSocket(gateway.handlerWith(adapter)));
+  const server = Bun.serve({
+    hostname,
+    port,
+    fetch: app.fetch,
+    websocket: {
+      ...websocket,
+      maxPayloadLength: gateway.limits.maxMessageBytes,
+      perMessageDeflate: false,
+      // Our own backlog cap (1013) comes first; Bun's limit is only a backstop.
+      backpressureLimit: gateway.limits.maxBacklogBytes * 2,
+    },
+  });
+  const bound = server.port!;
+  return {
+    url: baseUrl(hostname, bound),
+    port: bound,
+    async close() {
+      await gateway.close({ timeoutMs: closeTimeoutMs });
+      await server.stop(true);
+    },
+  };
+}
+
+/** This process's stdin and stdout as web streams, for `serveStdio`. */
+export function stdioStreams(): { input: ReadableStream<Uint8Array>; output: WritableStream<Uint8Array> } {
+  const stdout = Bun.stdout.writer();
+  return {
+    input: Bun.stdin.stream(),
+    output: new WritableStream<Uint8Array>({
+      async write(chunk) {
+        stdout.write(chunk);
+        await stdout.flush();
+      },
+    }),
+  };
+}

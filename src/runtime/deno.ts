@@ -1,0 +1,57 @@
+/**
+ * `switchboard/deno`: serve a gateway with `Deno.serve` and `upgradeWebSocket` from
+ * `hono/deno`. Deno's WebSocket has no frame-size option, so oversized frames are closed
+ * with 1009 by the connection once received.
+ */
+import { upgradeWebSocket } from "hono/deno";
+import type { Gateway, SocketAdapter } from "../mod.ts";
+import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+
+export type { Server, ServeOptions };
+
+const adapter: SocketAdapter = {
+  socket(ctx) {
+    const ws = ctx.raw as WebSocket;
+    return {
+      send: (text) => ws.send(text),
+      close: (code, reason) => ws.close(code, reason),
+      get readyState() {
+        return ws.readyState;
+      },
+      get bufferedAmount() {
+        return ws.bufferedAmount;
+      },
+    };
+  },
+  peer(c) {
+    const addr = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
+    return `${addr.hostname}:${addr.port}`;
+  },
+};
+
+/**
+ * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
+ *
+ * @example
+ * const server = await serve(gateway, { port: 0 });
+ */
+export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
+  const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
+  app.get(path, gateway.guard(), upgradeWebSocket(gateway.handlerWith(adapter)));
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({ hostname, port, onListen: (addr) => listening.resolve(addr) }, app.fetch);
+  const addr = await listening.promise;
+  return {
+    url: baseUrl(hostname, addr.port),
+    port: addr.port,
+    async close() {
+      await gateway.close({ timeoutMs: closeTimeoutMs });
+      await server.shutdown();
+    },
+  };
+}
+
+/** This process's stdin and stdout as web streams, for `serveStdio`. */
+export function stdioStreams(): { input: ReadableStream<Uint8Array>; output: WritableStream<Uint8Array> } {
+  return { input: Deno.stdin.readable, output: Deno.stdout.writable };
+}

@@ -1,0 +1,92 @@
+/**
+ * `switchboard/node`: serve a gateway with `@hono/node-server` v2 and a `ws` server we
+ * configure: `maxPayload` from the gateway's limits (oversized frames close 1009 before
+ * they are held whole), no permessage-deflate, TCP_NODELAY, and each flush corked into
+ * one socket write.
+ */
+import { serve as serveHono, upgradeWebSocket, type HttpBindings } from "@hono/node-server";
+import type { Socket } from "node:net";
+import { once } from "node:events";
+import { Readable, Writable } from "node:stream";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Gateway, SocketAdapter } from "../mod.ts";
+import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+
+export type { Server, ServeOptions };
+
+/**
+ * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
+ *
+ * @example
+ * const server = await serve(gateway, { port: 0 });
+ * console.error(server.url);
+ * await server.close();
+ */
+export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
+  const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: gateway.limits.maxMessageBytes, perMessageDeflate: false });
+  // The TCP socket under each WebSocket, for corking; registered before the server's own listener.
+  const tcp = new WeakMap<WebSocket, Socket>();
+  wss.on("connection", (ws: WebSocket, request) => {
+    request.socket.setNoDelay(true);
+    tcp.set(ws, request.socket);
+  });
+
+  const adapter: SocketAdapter = {
+    socket(ctx) {
+      const ws = ctx.raw as WebSocket;
+      const socket = tcp.get(ws);
+      return {
+        send: (text) => ws.send(text),
+        close: (code, reason) => ws.close(code, reason),
+        get readyState() {
+          return ws.readyState;
+        },
+        get bufferedAmount() {
+          return ws.bufferedAmount;
+        },
+        cork: socket
+          ? (flush) => {
+              socket.cork();
+              try {
+                flush();
+              } finally {
+                socket.uncork();
+              }
+            }
+          : undefined,
+      };
+    },
+    peer(c) {
+      const { remoteAddress, remotePort } = (c.env as HttpBindings).incoming.socket;
+      return `${remoteAddress}:${remotePort}`;
+    },
+  };
+
+  app.get(path, gateway.guard(), upgradeWebSocket(gateway.handlerWith(adapter)));
+  const server = serveHono({ fetch: app.fetch, hostname, port, websocket: { server: wss } });
+  await once(server, "listening");
+  const bound = (server.address() as AddressInfo).port;
+
+  return {
+    url: baseUrl(hostname, bound),
+    port: bound,
+    async close() {
+      await gateway.close({ timeoutMs: closeTimeoutMs });
+      for (const ws of wss.clients) ws.terminate();
+      const closed = once(server, "close");
+      server.close();
+      if ("closeAllConnections" in server) server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+/** This process's stdin and stdout as web streams, for `serveStdio`. */
+export function stdioStreams(): { input: ReadableStream<Uint8Array>; output: WritableStream<Uint8Array> } {
+  return {
+    input: Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>,
+    output: Writable.toWeb(process.stdout) as WritableStream<Uint8Array>,
+  };
+}

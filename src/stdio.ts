@@ -1,0 +1,46 @@
+/**
+ * `switchboard/stdio`: the gateway over a pair of byte streams, one JSON-RPC message per
+ * line (NDJSON). The same connection semantics as WebSocket: `gateway.ready` first, the
+ * same errors. Nothing but protocol goes to `output`; logs go to the gateway's logger.
+ */
+import type { Gateway } from "./gateway/gateway.ts";
+import { NdjsonSocket, readLines } from "./transport/ndjson.ts";
+
+export interface StdioOptions {
+  /** Bytes from the client (e.g. stdin). */
+  input: ReadableStream<Uint8Array>;
+  /** Bytes to the client (e.g. stdout); left open when serving ends. */
+  output: WritableStream<Uint8Array>;
+  /** At end of input, how long in-flight requests may still run and answer. Default 5 s. */
+  drainMs?: number;
+}
+
+/**
+ * Serves one connection over `input` / `output` and resolves after its teardown, which
+ * follows the end of `input` once in-flight requests have answered (or `drainMs` passed),
+ * so `echo '{"jsonrpc":"2.0","id":1,"method":"gateway.ping"}' | app --stdio` gets its reply.
+ * A line over `limits.maxMessageBytes` is answered with -32600 and skipped (there is no
+ * close code on a pipe).
+ */
+export async function serveStdio(gateway: Gateway, { input, output, drainMs = 5_000 }: StdioOptions): Promise<void> {
+  const socket = new NdjsonSocket(output, () => connection.teardown("output_error"));
+  const connection = gateway.open(socket, "stdio");
+  const max = gateway.limits.maxMessageBytes;
+  try {
+    await readLines(
+      input,
+      max,
+      (line) => connection.receive(line),
+      () => connection.reject("Message too big", { max_bytes: max }),
+    );
+  } catch (error) {
+    gateway.log.warn("stdio input failed", { error });
+  }
+  const deadline = Date.now() + drainMs;
+  while (connection.inFlight > 0 && !connection.closed && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  connection.close(1000, "eof");
+  await socket.close();
+  connection.teardown("eof");
+}

@@ -1,0 +1,196 @@
+import { CloseCode, type Transport, type TransportFailure, type TransportSocket } from "./transport.ts";
+
+/** Backlog limits for one connection. */
+export interface BacklogLimits {
+  /** Backlog (queued + socket-buffered bytes) at which a slow consumer is reported, once per episode. */
+  warnBytes: number;
+  /** Backlog at which the connection is closed with 1013 (the client may reconnect and resume). */
+  maxBytes: number;
+  /** A socket whose buffer has not drained at all for this long is closed with 1011. */
+  stallMs: number;
+}
+
+/** What the transport tells its owner. */
+export interface TransportEvents {
+  /** The backlog passed `warnBytes` (once per episode). */
+  onSlow?(backlogBytes: number): void;
+  /** The transport closed itself; the owner should tear the connection down. */
+  onFailure?(reason: TransportFailure, error?: unknown): void;
+}
+
+/**
+ * A `Transport` over a standard-WebSocket-like socket.
+ *
+ * `write` only appends to a FIFO; one microtask per tick hands the whole FIFO to the socket
+ * (inside `socket.cork` where the runtime offers it, so a tick's frames leave in one write).
+ * A handler emitting thousands of events in one synchronous run thus costs one flush, and
+ * nothing written later can overtake anything written earlier.
+ *
+ * Backlog is counted in UTF-16 code units for queued frames (cheap, and equal to bytes for
+ * ASCII) plus the socket's own `bufferedAmount` in bytes where it has one.
+ */
+export class SocketTransport implements Transport {
+  #socket: TransportSocket;
+  #limits: BacklogLimits;
+  #events: TransportEvents;
+  #queue: string[] = [];
+  #queuedChars = 0;
+  #waiters: ((sent: boolean) => void)[] = [];
+  #closed = false;
+  #scheduled = false;
+  #warned = false;
+  /** Socket-buffered bytes seen at the last flush or stall check. */
+  #buffered = 0;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Characters handed to the socket since the last stall check. */
+  #sentSinceCheck = 0;
+  #flushBound = () => this.#flush();
+
+  /** Sends that failed (each one latches the transport closed). */
+  readonly stats = { sendFailures: 0 };
+
+  constructor(socket: TransportSocket, limits: BacklogLimits, events: TransportEvents = {}) {
+    this.#socket = socket;
+    this.#limits = limits;
+    this.#events = events;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Queued plus socket-buffered bytes, as of the last flush. */
+  get backlog(): number {
+    return this.#queuedChars + this.#buffered;
+  }
+
+  write(message: unknown): boolean {
+    return this.writeText(JSON.stringify(message));
+  }
+
+  /** Queues an already serialised frame. */
+  writeText(text: string): boolean {
+    if (this.#closed) return false;
+    this.#queue.push(text);
+    this.#queuedChars += text.length;
+    if (this.#queuedChars + this.#buffered > this.#limits.maxBytes) {
+      this.#fail("slow_consumer");
+      return false;
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flushBound);
+    }
+    return true;
+  }
+
+  writeAsync(message: unknown): Promise<boolean> {
+    if (!this.write(message)) return Promise.resolve(false);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  close(code: number = CloseCode.Normal, reason = ""): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#latch();
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+      // Already closing or closed: nothing more to do.
+    }
+  }
+
+  /** Stops writing without touching the socket, which is already closed. */
+  detach(): void {
+    if (!this.#closed) this.#latch();
+    this.#queue = [];
+    this.#queuedChars = 0;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#closed || this.#queue.length === 0) return;
+    const queue = this.#queue;
+    this.#queue = [];
+    const chars = this.#queuedChars;
+    this.#queuedChars = 0;
+    try {
+      if (this.#socket.cork) this.#socket.cork(() => this.#sendAll(queue));
+      else this.#sendAll(queue);
+    } catch (error) {
+      this.stats.sendFailures++;
+      this.#fail("send_failed", error);
+      return;
+    }
+    this.#sentSinceCheck += chars;
+    this.#resolveWaiters(true);
+    this.#watchBacklog();
+  }
+
+  #sendAll(queue: string[]): void {
+    const socket = this.#socket;
+    for (let i = 0; i < queue.length; i++) socket.send(queue[i]!);
+  }
+
+  /** After a flush: report a slow consumer, cut one over the cap, and watch for a stall. */
+  #watchBacklog(): void {
+    const buffered = this.#socket.bufferedAmount;
+    if (!buffered) {
+      this.#buffered = 0;
+      this.#warned = false;
+      return;
+    }
+    this.#buffered = buffered;
+    if (buffered > this.#limits.maxBytes) return this.#fail("slow_consumer");
+    if (buffered > this.#limits.warnBytes && !this.#warned) {
+      this.#warned = true;
+      this.#events.onSlow?.(buffered);
+    }
+    if (this.#stallTimer === undefined) this.#armStallCheck(buffered);
+  }
+
+  #armStallCheck(bufferedAtStart: number): void {
+    this.#sentSinceCheck = 0;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (this.#closed) return;
+      const now = this.#socket.bufferedAmount ?? 0;
+      this.#buffered = now;
+      if (now === 0) {
+        this.#warned = false;
+        return;
+      }
+      // Drained = what was buffered + what was added since - what is buffered now.
+      if (bufferedAtStart + this.#sentSinceCheck - now <= 0) return this.#fail("send_stalled");
+      if (now < this.#limits.warnBytes) this.#warned = false;
+      this.#armStallCheck(now);
+    }, this.#limits.stallMs);
+  }
+
+  #fail(reason: TransportFailure, error?: unknown): void {
+    if (this.#closed) return;
+    this.#latch();
+    this.#queue = [];
+    this.#queuedChars = 0;
+    try {
+      this.#socket.close(reason === "send_stalled" || reason === "send_failed" ? CloseCode.Internal : CloseCode.TryAgainLater, reason);
+    } catch {
+      // The socket is already gone.
+    }
+    this.#events.onFailure?.(reason, error);
+  }
+
+  #latch(): void {
+    this.#closed = true;
+    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    this.#resolveWaiters(false);
+  }
+
+  #resolveWaiters(sent: boolean): void {
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve(sent);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The transport contract: what a connection needs from the thing that carries its frames.
+ * `SocketTransport` implements it over any standard-WebSocket-like socket; stdio reuses it
+ * over an NDJSON socket.
+ */
+
+/** The least a socket must offer: the standard WebSocket's `send`, `close` and `readyState`. */
+export interface TransportSocket {
+  /** Hands one text frame to the socket. Throws if the socket cannot take it. */
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+  /** 0 connecting, 1 open, 2 closing, 3 closed (as the standard WebSocket). */
+  readonly readyState: number;
+  /** Bytes handed to `send` but not yet written out, where the runtime tells. */
+  readonly bufferedAmount?: number;
+  /** Runs `flush` so the frames it sends leave in as few writes as the runtime allows. */
+  cork?(flush: () => void): void;
+}
+
+/** Why a transport closed itself; the connection logs it and tears down. */
+export type TransportFailure = "send_failed" | "slow_consumer" | "send_stalled";
+
+/** A connection's outgoing side: ordered, batched per tick, never throwing on a dead socket. */
+export interface Transport {
+  /**
+   * Serialises `message` and queues it; the queue is flushed once per tick, in order.
+   * Returns false once the transport is closed. Never throws for socket trouble; throws
+   * only if `message` cannot be serialised (JSON.stringify's own error), before queueing.
+   */
+  write(message: unknown): boolean;
+  /** As `write`, for a frame that is already serialised. */
+  writeText(text: string): boolean;
+  /** As `write`, resolving true once the frame was handed to the socket (false if closed first). */
+  writeAsync(message: unknown): Promise<boolean>;
+  /** Flushes what is queued, then closes the socket with `code`. Idempotent. */
+  close(code?: number, reason?: string): void;
+  readonly closed: boolean;
+}
+
+/** WebSocket close codes the gateway uses (DESIGN §3). */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  Policy: 1008,
+  TooBig: 1009,
+  Internal: 1011,
+  TryAgainLater: 1013,
+} as const;
