@@ -70,7 +70,7 @@ export function decode(text: string): Frame {
     return { kind: "invalid", id: null, error: PARSE_ERROR };
   }
   if (!Array.isArray(value)) return classify(value);
-  if (value.length === 0) return invalid(null, "Invalid Request: empty batch");
+  if (value.length === 0) return invalid(null, { reason: "empty batch" });
   const messages = new Array<Message>(value.length);
   for (let i = 0; i < value.length; i++) messages[i] = classify(value[i]);
   return messages;
@@ -79,7 +79,7 @@ export function decode(text: string): Frame {
 /** Classifies one parsed JSON value as a request, notification, response or invalid message. */
 export function classify(value: unknown): Message {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return invalid(null, "Invalid Request: not an object");
+    return invalid(null, { reason: "not an object" });
   }
   const o = value as Record<string, unknown>;
   const id = o.id;
@@ -108,11 +108,11 @@ function explainInvalid(o: Record<string, unknown>, id: Id): Invalid {
   const schema = "method" in o ? ("id" in o ? RequestSchema : NotificationSchema) : MessageSchema;
   const result = schema["~standard"].validate(o) as StandardSchemaV1.Result<unknown>;
   const issues = result.issues ? toIssues(result.issues) : [];
-  return invalid(id, "Invalid Request", issues.length ? { issues } : undefined);
+  return invalid(id, issues.length ? { issues } : undefined);
 }
 
-function invalid(id: Id, message: string, data?: unknown): Invalid {
-  return { kind: "invalid", id, error: errorObject(ErrorCode.InvalidRequest, message, data) };
+function invalid(id: Id, data?: unknown): Invalid {
+  return { kind: "invalid", id, error: errorObject(ErrorCode.InvalidRequest, "Invalid Request", data) };
 }
 
 /** Converts Standard Schema issues to the wire form `{path, message}`. */

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// `npm test`: type-checks, then runs the whole suite on Node, Deno and Bun, each with its own
+// test runner over the same files, and ends with one line: `N passed, N failed` (totals).
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+
+const bin = (name) => join("node_modules", ".bin", name);
+const testFiles = readdirSync("test").filter((f) => f.endsWith(".test.ts")).sort().map((f) => join("test", f));
+
+/** Runs a command with its output shown live; resolves with its exit code and output. */
+function run(command, args, options = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options });
+    let output = "";
+    const show = (stream, to) => stream.on("data", (chunk) => ((output += chunk), to.write(chunk)));
+    show(child.stdout, process.stdout);
+    show(child.stderr, process.stderr);
+    child.on("close", (code) => resolve({ code: code ?? 1, output: output.replace(/\x1b\[[0-9;]*m/g, "") }));
+  });
+}
+
+const count = (output, pattern) => [...output.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
+
+// Each runner's own summary, read from its output.
+const runners = [
+  { name: "node", command: process.execPath, args: ["--import", "tsx", "--test", ...testFiles], passed: /^# pass (\d+)$/gm, failed: /^# fail (\d+)$/gm },
+  { name: "deno", command: bin("deno"), args: ["test", "--allow-all", ...testFiles], passed: /\| (\d+) passed/g, failed: /\| (\d+) failed/g },
+  { name: "bun", command: bin("bun"), args: ["test", "--timeout", "30000", ...testFiles.map((f) => `./${f}`)], passed: /^\s*(\d+) pass$/gm, failed: /^\s*(\d+) fail$/gm },
+];
+
+const fixture = join("test", "fixtures", "node-ws");
+if (existsSync(join(fixture, "package.json")) && !existsSync(join(fixture, "node_modules"))) {
+  const install = await run("npm", ["install", "--prefix", fixture, "--no-audit", "--no-fund"]);
+  if (install.code !== 0) process.exit(install.code);
+}
+
+let passed = 0;
+let failed = 0;
+const checks = [
+  ["tsc", bin("tsc"), ["-p", "tsconfig.json"]],
+  ["deno check", bin("deno"), ["check", "src/runtime/deno.ts", "src/demo/main.ts"]],
+];
+for (const [name, command, args] of checks) {
+  console.log(`\n== ${name}`);
+  const { code } = await run(command, args);
+  if (code !== 0) {
+    console.log(`${name} failed`);
+    failed++;
+  }
+}
+
+const summary = [];
+for (const runner of runners) {
+  console.log(`\n== tests on ${runner.name}`);
+  const { code, output } = await run(runner.command, runner.args);
+  const p = count(output, runner.passed);
+  let f = count(output, runner.failed);
+  // A runner that crashed or failed without reporting a failure still counts as one.
+  if (code !== 0 && f === 0) f = 1;
+  summary.push(`${runner.name}: ${p} passed, ${f} failed`);
+  passed += p;
+  failed += f;
+}
+
+console.log(`\n${summary.join("\n")}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,156 @@
+/**
+ * The transport's flow control against a simulated socket: deterministic, so every branch
+ * (batching, latching, backlog caps, stalls) is exercised exactly.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { NdjsonSocket, readLines } from "../src/transport/ndjson.ts";
+import { SocketTransport } from "../src/transport/socket-transport.ts";
+import type { TransportFailure, TransportSocket } from "../src/transport/transport.ts";
+
+class FakeSocket implements TransportSocket {
+  sent: string[] = [];
+  corks = 0;
+  closedWith: [number | undefined, string | undefined] | undefined;
+  bufferedAmount = 0;
+  readyState = 1;
+  failSends = false;
+  send(text: string): void {
+    if (this.failSends) throw new Error("broken pipe");
+    this.sent.push(text);
+  }
+  close(code?: number, reason?: string): void {
+    this.closedWith = [code, reason];
+    this.readyState = 3;
+  }
+  cork(flush: () => void): void {
+    this.corks++;
+    flush();
+  }
+}
+
+const limits = { warnBytes: 100, maxBytes: 1_000, stallMs: 20 };
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function setup(overrides: Partial<typeof limits> = {}) {
+  const socket = new FakeSocket();
+  const failures: TransportFailure[] = [];
+  const slow: number[] = [];
+  const transport = new SocketTransport(socket, { ...limits, ...overrides }, {
+    onFailure: (reason) => failures.push(reason),
+    onSlow: (bytes) => slow.push(bytes),
+  });
+  return { socket, transport, failures, slow };
+}
+
+test("writes in one tick are flushed once, corked, in order, after the synchronous code", async () => {
+  const { socket, transport } = setup({ maxBytes: 1 << 20 });
+  for (let i = 0; i < 1_000; i++) assert.equal(transport.write({ i }), true);
+  assert.equal(socket.sent.length, 0, "nothing is sent synchronously");
+  await tick();
+  assert.equal(socket.corks, 1);
+  assert.deepEqual(socket.sent.map((text) => JSON.parse(text).i), Array.from({ length: 1_000 }, (_, i) => i));
+  transport.write({ i: 1_000 });
+  await tick();
+  assert.equal(socket.corks, 2);
+});
+
+test("a send that throws latches the transport closed and reports send_failed", async () => {
+  const { socket, transport, failures } = setup();
+  socket.failSends = true;
+  transport.write({ a: 1 });
+  await tick();
+  assert.equal(transport.closed, true);
+  assert.equal(transport.stats.sendFailures, 1);
+  assert.deepEqual(failures, ["send_failed"]);
+  assert.equal(socket.closedWith?.[0], 1011);
+  assert.equal(transport.write({ a: 2 }), false, "write returns false once closed");
+});
+
+test("a backlog over the hard cap closes with 1013; over the soft mark it warns once per episode", async () => {
+  const { socket, transport, failures, slow } = setup();
+  socket.bufferedAmount = 500;
+  transport.write("x");
+  await tick();
+  transport.write("y");
+  await tick();
+  assert.equal(slow.length, 1, "warned once");
+  socket.bufferedAmount = 0;
+  transport.write("z");
+  await tick();
+  socket.bufferedAmount = 600;
+  transport.write("w");
+  await tick();
+  assert.equal(slow.length, 2, "a new episode warns again");
+  assert.equal(transport.write("v".repeat(500)), false, "queued + buffered over the cap");
+  assert.deepEqual(failures, ["slow_consumer"]);
+  assert.equal(socket.closedWith?.[0], 1013);
+});
+
+test("a socket that does not drain for stallMs is closed with 1011; one that drains is not", async () => {
+  const stuck = setup();
+  stuck.socket.bufferedAmount = 50;
+  stuck.transport.write("a");
+  await tick();
+  await sleep(60);
+  assert.deepEqual(stuck.failures, ["send_stalled"]);
+  assert.equal(stuck.socket.closedWith?.[0], 1011);
+
+  const draining = setup();
+  draining.socket.bufferedAmount = 50;
+  draining.transport.write("a");
+  await tick();
+  for (let i = 0; i < 4; i++) {
+    await sleep(15);
+    draining.socket.bufferedAmount -= 10;
+  }
+  draining.socket.bufferedAmount = 0;
+  await sleep(30);
+  assert.deepEqual(draining.failures, []);
+  assert.equal(draining.transport.closed, false);
+});
+
+test("writeAsync resolves once handed to the socket; close flushes first, then closes once", async () => {
+  const { socket, transport } = setup();
+  const sent = transport.writeAsync({ n: 1 });
+  assert.equal(socket.sent.length, 0);
+  assert.equal(await sent, true);
+  assert.equal(socket.sent.length, 1);
+  transport.write({ n: 2 });
+  transport.close(1001, "shutdown");
+  assert.deepEqual(socket.sent.map((text) => JSON.parse(text).n), [1, 2]);
+  assert.deepEqual(socket.closedWith, [1001, "shutdown"]);
+  assert.equal(await transport.writeAsync({ n: 3 }), false);
+  assert.throws(() => transport.write({ big: 1n }), TypeError, "an unserialisable message throws before queueing");
+});
+
+test("NdjsonSocket writes a corked flush as one chunk of lines", async () => {
+  const chunks: string[] = [];
+  const decoder = new TextDecoder();
+  const output = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(decoder.decode(chunk)) });
+  const socket = new NdjsonSocket(output, () => assert.fail("no error expected"));
+  socket.cork(() => {
+    socket.send("{}");
+    socket.send("[]");
+  });
+  socket.send('"x"');
+  await socket.close();
+  assert.deepEqual(chunks, ["{}\n[]\n", '"x"\n']);
+  assert.throws(() => socket.send("{}"), "send after close throws");
+});
+
+test("readLines splits across chunk boundaries and multibyte characters, and skips oversized lines", async () => {
+  const bytes = new TextEncoder().encode('{"a":"é"}\n{"b":1}\n' + "z".repeat(50) + "\n{\"c\":\"😀\"}");
+  const input = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < bytes.length; i += 3) controller.enqueue(bytes.slice(i, i + 3));
+      controller.close();
+    },
+  });
+  const lines: string[] = [];
+  let oversize = 0;
+  await readLines(input, 20, (line) => lines.push(line), () => oversize++);
+  assert.deepEqual(lines, ['{"a":"é"}', '{"b":1}', '{"c":"😀"}']);
+  assert.equal(oversize, 1);
+});
