@@ -92,7 +92,11 @@ export async function readLines(
       const text = done ? decoder.decode() : decoder.decode(value, { stream: true });
       let start = 0;
       for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
-        if (!skipping) onLine(partial + text.slice(start, nl));
+        if (!skipping) {
+          const line = partial + text.slice(start, nl);
+          if (exceedsBytes(line, maxLineBytes)) onOversize();
+          else onLine(line);
+        }
         partial = "";
         skipping = false;
         start = nl + 1;
@@ -110,5 +114,5 @@ export async function readLines(
   } finally {
     reader.releaseLock();
   }
-  if (partial !== "") onLine(partial);
+  if (partial !== "" && !skipping) onLine(partial);
 }

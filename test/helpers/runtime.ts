@@ -49,3 +49,33 @@ export async function until(check: () => boolean, timeoutMs = 3_000, what = "con
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** The command that runs a TypeScript file on the runtime running the tests (the real binary). */
+export function runtimeCommand(script: string, args: string[] = []): [string, string[]] {
+  if (runtime === "deno") return [process.execPath, ["run", "-A", script, ...args]];
+  if (runtime === "bun") return [process.execPath, [script, ...args]];
+  return [process.execPath, ["--import", "tsx", script, ...args]];
+}
+
+/** Sends a raw WebSocket upgrade request and resolves with the HTTP status the server answers. */
+export async function upgradeStatus(wsUrl: string, headers: Record<string, string> = {}): Promise<number> {
+  const { connect } = await import("node:net");
+  const url = new URL(wsUrl);
+  const lines = [
+    `GET ${url.pathname}${url.search} HTTP/1.1`,
+    `Host: ${url.host}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Version: 13",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(lines.join("\r\n") + "\r\n\r\n"));
+    socket.once("data", (chunk) => {
+      socket.destroy();
+      resolve(Number(String(chunk).split(" ")[1]));
+    });
+    socket.once("error", reject);
+  });
+}
