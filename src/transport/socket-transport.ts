@@ -1,5 +1,7 @@
 import { CloseCode, type Transport, type TransportFailure, type TransportSocket } from "./transport.ts";
 
+const CORK_FRAMES = 256;
+
 /** Backlog limits for one connection. */
 export interface BacklogLimits {
   /** Backlog (queued + socket-buffered bytes) at which a slow consumer is reported, once per episode. */
@@ -22,7 +24,8 @@ export interface TransportEvents {
  * A `Transport` over a standard-WebSocket-like socket.
  *
  * `write` only appends to a FIFO; one microtask per tick hands the whole FIFO to the socket
- * (inside `socket.cork` where the runtime offers it, so a tick's frames leave in one write).
+ * (inside `socket.cork` where the runtime offers it, so a tick's frames leave in a few large
+ * writes: one per 256 frames, which measured faster on Node than one enormous writev).
  * A handler emitting thousands of events in one synchronous run thus costs one flush, and
  * nothing written later can overtake anything written earlier.
  *
@@ -115,8 +118,10 @@ export class SocketTransport implements Transport {
     const chars = this.#queuedChars;
     this.#queuedChars = 0;
     try {
-      if (this.#socket.cork) this.#socket.cork(() => this.#sendAll(queue));
-      else this.#sendAll(queue);
+      const cork = this.#socket.cork;
+      if (!cork) this.#sendAll(queue, 0, queue.length);
+      // One write per CORK_FRAMES frames: a tick's frames in a few large writes, not one huge writev.
+      else for (let at = 0; at < queue.length; at += CORK_FRAMES) cork.call(this.#socket, () => this.#sendAll(queue, at, Math.min(queue.length, at + CORK_FRAMES)));
     } catch (error) {
       this.stats.sendFailures++;
       this.#fail("send_failed", error);
@@ -127,9 +132,9 @@ export class SocketTransport implements Transport {
     this.#watchBacklog();
   }
 
-  #sendAll(queue: string[]): void {
+  #sendAll(queue: string[], from: number, to: number): void {
     const socket = this.#socket;
-    for (let i = 0; i < queue.length; i++) socket.send(queue[i]!);
+    for (let i = from; i < to; i++) socket.send(queue[i]!);
   }
 
   /** After a flush: report a slow consumer, cut one over the cap, and watch for a stall. */
