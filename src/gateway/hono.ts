@@ -4,7 +4,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSContext, WSEvents } from "hono/ws";
-import type { TransportSocket } from "../transport/transport.ts";
+import { standardSocket, type TransportSocket } from "../transport/transport.ts";
 import type { Connection } from "./connection.ts";
 import type { Gateway } from "./gateway.ts";
 
@@ -21,17 +21,9 @@ export interface SocketAdapter {
 export const wsContextAdapter: SocketAdapter = {
   socket(ws) {
     const raw = ws.raw as { bufferedAmount?: unknown } | undefined;
-    return {
-      send: (text) => ws.send(text),
-      close: (code, reason) => ws.close(code, reason),
-      get readyState() {
-        return ws.readyState;
-      },
-      get bufferedAmount() {
-        const amount = raw?.bufferedAmount;
-        return typeof amount === "number" ? amount : undefined;
-      },
-    };
+    return standardSocket(ws, {
+      bufferedAmount: () => (typeof raw?.bufferedAmount === "number" ? raw.bufferedAmount : undefined),
+    });
   },
   peer: () => "unknown",
 };

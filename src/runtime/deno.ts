@@ -10,19 +10,8 @@ import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./
 export type { Server, ServeOptions };
 
 const adapter: SocketAdapter = {
-  socket(ctx) {
-    const ws = ctx.raw as WebSocket;
-    return {
-      send: (text) => ws.send(text),
-      close: (code, reason) => ws.close(code, reason),
-      get readyState() {
-        return ws.readyState;
-      },
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-    };
-  },
+  // Deno's WebSocket is standard, `bufferedAmount` included: it is a transport socket as it is.
+  socket: (ctx) => ctx.raw as WebSocket,
   peer(c) {
     const addr = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
     return `${addr.hostname}:${addr.port}`;

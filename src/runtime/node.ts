@@ -11,6 +11,7 @@ import { Readable, Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Gateway, SocketAdapter } from "../mod.ts";
+import { standardSocket } from "../transport/transport.ts";
 import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
 
 export type { Server, ServeOptions };
@@ -37,26 +38,15 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     socket(ctx) {
       const ws = ctx.raw as WebSocket;
       const socket = tcp.get(ws);
-      return {
-        send: (text) => ws.send(text),
-        close: (code, reason) => ws.close(code, reason),
-        get readyState() {
-          return ws.readyState;
-        },
-        get bufferedAmount() {
-          return ws.bufferedAmount;
-        },
-        cork: socket
-          ? (flush) => {
-              socket.cork();
-              try {
-                flush();
-              } finally {
-                socket.uncork();
-              }
-            }
-          : undefined,
+      const cork = (flush: () => void) => {
+        socket!.cork();
+        try {
+          flush();
+        } finally {
+          socket!.uncork();
+        }
       };
+      return standardSocket(ws, { bufferedAmount: () => ws.bufferedAmount, cork: socket ? cork : undefined });
     },
     peer(c) {
       const { remoteAddress, remotePort } = (c.env as HttpBindings).incoming.socket;

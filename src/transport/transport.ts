@@ -46,3 +46,32 @@ export const CloseCode = {
   Internal: 1011,
   TryAgainLater: 1013,
 } as const;
+
+/** The standard WebSocket surface: `send`, `close`, `readyState`. */
+export interface WebSocketLike {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+  readonly readyState: number;
+}
+
+/**
+ * A `TransportSocket` over a standard-WebSocket-like object, with the backlog reading and
+ * write batching a runtime adds where it has them.
+ */
+export function standardSocket(
+  ws: WebSocketLike,
+  extra: { bufferedAmount?: () => number | undefined; cork?: (flush: () => void) => void } = {},
+): TransportSocket {
+  const { bufferedAmount, cork } = extra;
+  return {
+    send: (text) => ws.send(text),
+    close: (code, reason) => ws.close(code, reason),
+    get readyState() {
+      return ws.readyState;
+    },
+    get bufferedAmount() {
+      return bufferedAmount?.();
+    },
+    cork,
+  };
+}
