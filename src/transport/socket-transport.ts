@@ -62,11 +62,6 @@ export class SocketTransport implements Transport {
     return this.#closed;
   }
 
-  /** Queued plus socket-buffered bytes, as of the last flush. */
-  get backlog(): number {
-    return this.#queuedChars + this.#buffered;
-  }
-
   write(message: unknown): boolean {
     return this.writeText(JSON.stringify(message));
   }
