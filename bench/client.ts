@@ -1,101 +1,147 @@
 /**
- * The load client, run by Bun (its WebSocket client is several times faster than Node's `ws`,
- * so the client is less of the bottleneck). Usage: `bun bench/client.ts '<json config>'`;
- * prints one JSON line with the result. Every workload is bounded by count and by `maxMs`.
+ * The load client, run by Bun: its WebSocket client is several times faster than Node's `ws`,
+ * so the client is less of the ceiling. Usage: `bun bench/client.ts '<json ClientConfig>'`.
+ *
+ * It talks to the runner in lines. It connects and warms up, prints `{"ready":true}`, waits
+ * for a `go` line, runs the measured part and prints its result; then it holds its sockets
+ * open until stdin ends, so the server's closing reading includes no teardown work. It gives
+ * up (exit 2) after `maxMs` in all.
  */
-type Config =
-  | { workload: "rpc"; url: string; connections: number; inFlight: number; total: number; maxMs: number }
-  | { workload: "stream"; url: string; count: number; maxMs: number }
-  | { workload: "idle"; url: string; connections: number; maxMs: number };
+import { Histogram } from "./histogram.ts";
+import { addRequest, EVENT_PREFIX, streamRequest } from "./wire.ts";
 
-const config = JSON.parse(process.argv[2]!) as Config;
-setTimeout(() => {
-  console.error(`bench client: ${config.workload} did not finish within ${config.maxMs} ms`);
-  process.exit(2);
-}, config.maxMs).unref?.();
+export type ClientConfig =
+  | { workload: "rpc"; url: string; connections: number; inFlight: number; warmup: number; total: number; maxMs: number }
+  | { workload: "stream"; url: string; warmup: number; count: number; maxMs: number }
+  | { workload: "idle"; url: string; warmup: number; connections: number; maxMs: number };
 
-/** Opens a socket and resolves once its first frame (the ready frame) arrived. */
+export interface RpcResult {
+  seconds: number;
+  histogram: [number, number][];
+}
+export interface StreamResult {
+  seconds: number;
+  events: number;
+}
+export interface IdleResult {
+  connected: number;
+}
+
+/** Opens a socket; resolves once the server's first (ready) frame arrived. */
 function open(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     ws.onmessage = () => resolve(ws);
     ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
+    ws.onclose = (event) => reject(new Error(`closed ${event.code} before the first frame`));
   });
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+/** Opens `count` sockets, 100 handshakes at a time. */
+async function openMany(url: string, count: number): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < count; i += 100) {
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => open(url)))));
+  }
+  return sockets;
 }
 
-async function rpc(c: Extract<Config, { workload: "rpc" }>) {
-  const sockets = await Promise.all(Array.from({ length: c.connections }, () => open(c.url)));
-  const latencies = new Float64Array(c.total);
+/**
+ * Sends `total` `add` requests over `sockets`, keeping `inFlight` outstanding on each, and
+ * checks every answer; records round trips into `histogram` if given.
+ */
+function exchange(sockets: WebSocket[], inFlight: number, total: number, histogram?: Histogram): Promise<void> {
+  if (total === 0) return Promise.resolve();
+  const sentAt = new Float64Array(total);
   let sent = 0;
-  let done = 0;
-  const start = performance.now();
-  await new Promise<void>((finish) => {
+  let answered = 0;
+  return new Promise((resolve, reject) => {
     for (const ws of sockets) {
-      const sentAt = new Map<number, number>();
+      // Ids from 1: rpc-websockets takes id 0 for a notification and never answers it.
       const send = () => {
-        const id = sent++;
-        sentAt.set(id, performance.now());
-        ws.send(`{"jsonrpc":"2.0","id":${id},"method":"add","params":[${id},1]}`);
+        sentAt[sent++] = performance.now();
+        ws.send(addRequest(sent));
       };
       ws.onmessage = (event) => {
-        const m = JSON.parse(event.data as string);
-        if (m.id === undefined) return;
-        latencies[done++] = performance.now() - sentAt.get(m.id)!;
-        sentAt.delete(m.id);
-        if (done === c.total) finish();
-        else if (sent < c.total) send();
+        const reply = JSON.parse(event.data as string);
+        if (reply.result !== reply.id + 1) return reject(new Error(`unexpected reply ${event.data}`));
+        histogram?.record((performance.now() - sentAt[reply.id - 1]!) * 1000);
+        if (++answered === total) resolve();
+        else if (sent < total) send();
       };
-      for (let i = 0; i < c.inFlight && sent < c.total; i++) send();
+      ws.onclose = (event) => reject(new Error(`closed ${event.code} during the run`));
+      for (let i = 0; i < inFlight && sent < total; i++) send();
     }
   });
-  const seconds = (performance.now() - start) / 1000;
-  latencies.sort();
-  for (const ws of sockets) ws.close();
-  return { messages: done, seconds, rate: done / seconds, p50_us: percentile(latencies, 0.5) * 1000, p99_us: percentile(latencies, 0.99) * 1000 };
 }
 
-async function stream(c: Extract<Config, { workload: "stream" }>) {
-  const ws = await open(c.url);
-  let events = 0;
-  let last = -1;
-  const start = performance.now();
-  await new Promise<void>((finish) => {
+/** Asks for `count` events; resolves at the reply, having checked that every event came, in order. */
+function stream(ws: WebSocket, count: number): Promise<void> {
+  let next = 0;
+  return new Promise((resolve, reject) => {
     ws.onmessage = (event) => {
       const text = event.data as string;
-      // Events are checked for order by their index; the reply ends the run.
-      if (text.charCodeAt(18) === 109 /* the "m" of "method" */) {
-        const i = JSON.parse(text).params.payload.i;
-        if (i !== last + 1) throw new Error(`event ${i} after ${last}`);
-        last = i;
-        events++;
-      } else finish();
+      if (!text.startsWith(EVENT_PREFIX)) {
+        if (next === count) resolve();
+        else reject(new Error(`reply after ${next} of ${count} events: ${text.slice(0, 200)}`));
+        return;
+      }
+      // Cheaper than JSON.parse per event (the client is often the ceiling here).
+      const i = Number(text.slice(EVENT_PREFIX.length, text.indexOf(",", EVENT_PREFIX.length)));
+      if (i !== next) reject(new Error(`event ${i} where ${next} was due`));
+      next++;
     };
-    ws.send(`{"jsonrpc":"2.0","id":1,"method":"stream","params":{"count":${c.count}}}`);
+    ws.onclose = (event) => reject(new Error(`closed ${event.code} during the stream`));
+    ws.send(streamRequest(count));
   });
-  const seconds = (performance.now() - start) / 1000;
-  ws.close();
-  if (events !== c.count) throw new Error(`got ${events} of ${c.count} events`);
-  return { messages: events, seconds, rate: events / seconds };
 }
 
-async function idle(c: Extract<Config, { workload: "idle" }>) {
-  const sockets: WebSocket[] = [];
-  for (let i = 0; i < c.connections; i += 100) {
-    sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, c.connections - i) }, () => open(c.url)))));
+const stdin = console[Symbol.asyncIterator]();
+/** The runner's next command line; its end means the runner is done with this client. */
+async function command(): Promise<string | undefined> {
+  const { value, done } = await stdin.next();
+  return done ? undefined : String(value).trim();
+}
+
+const say = (value: object) => console.log(JSON.stringify(value));
+
+async function run(config: ClientConfig): Promise<void> {
+  if (config.workload === "rpc") {
+    const sockets = await openMany(config.url, config.connections);
+    await exchange(sockets, config.inFlight, config.warmup);
+    say({ ready: true });
+    if ((await command()) !== "go") return;
+    const histogram = new Histogram();
+    const start = performance.now();
+    await exchange(sockets, config.inFlight, config.total, histogram);
+    say({ seconds: (performance.now() - start) / 1000, histogram: histogram.toJSON() } satisfies RpcResult);
+  } else if (config.workload === "stream") {
+    const ws = await open(config.url);
+    await stream(ws, config.warmup);
+    say({ ready: true });
+    if ((await command()) !== "go") return;
+    const start = performance.now();
+    await stream(ws, config.count);
+    say({ seconds: (performance.now() - start) / 1000, events: config.count } satisfies StreamResult);
+  } else {
+    const sockets = await openMany(config.url, config.warmup);
+    say({ ready: true });
+    if ((await command()) !== "go") return;
+    sockets.push(...(await openMany(config.url, config.connections - config.warmup)));
+    say({ connected: sockets.length } satisfies IdleResult);
   }
-  console.log(JSON.stringify({ connected: sockets.length }));
-  // Hold them until the runner has read the server's memory.
-  for await (const _line of console) break;
-  for (const ws of sockets) ws.close();
-  return { messages: sockets.length };
+  while ((await command()) !== undefined); // hold the sockets until the runner lets go
 }
 
-export {};
-
-const result = config.workload === "rpc" ? await rpc(config) : config.workload === "stream" ? await stream(config) : await idle(config);
-console.log(JSON.stringify(result));
-process.exit(0);
+const config = JSON.parse(process.argv[2]!) as ClientConfig;
+setTimeout(() => {
+  console.error(`bench client: ${config.workload} not done within ${config.maxMs} ms`);
+  process.exit(2);
+}, config.maxMs);
+try {
+  await run(config);
+  process.exit(0);
+} catch (error) {
+  console.error(`bench client: ${config.workload}: ${(error as Error).message}`);
+  process.exit(1);
+}

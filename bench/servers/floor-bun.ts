@@ -1,5 +1,6 @@
-/** The floor on Bun: Bun.serve's websocket, JSON.parse, the call, JSON.stringify. */
-import { announce, delta, READY } from "./control.ts";
+/** The floor on Bun: Bun.serve's websocket, JSON.parse, the call, JSON.stringify — nothing more. */
+import { payload, READY } from "../wire.ts";
+import { announce } from "./control.ts";
 
 const server = Bun.serve({
   hostname: "127.0.0.1",
@@ -11,7 +12,9 @@ const server = Bun.serve({
     message(ws, data) {
       const m = JSON.parse(String(data));
       if (m.method === "add") return void ws.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params[0] + m.params[1] }));
-      for (let i = 0; i < m.params.count; i++) ws.send(JSON.stringify({ jsonrpc: "2.0", method: "event", params: delta(i) }));
+      for (let i = 0; i < m.params.count; i++) {
+        ws.send(JSON.stringify({ jsonrpc: "2.0", method: "event", params: { type: "message.delta", payload: payload(i) } }));
+      }
       ws.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params.count }));
     },
   },

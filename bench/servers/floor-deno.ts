@@ -1,5 +1,6 @@
 /** The floor on Deno: Deno.serve + Deno.upgradeWebSocket, JSON.parse, the call, JSON.stringify. */
-import { announce, delta, READY } from "./control.ts";
+import { payload, READY } from "../wire.ts";
+import { announce } from "./control.ts";
 
 Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => announce(port) }, (request) => {
   const { socket, response } = Deno.upgradeWebSocket(request);
@@ -7,7 +8,9 @@ Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => announce(po
   socket.onmessage = (event) => {
     const m = JSON.parse(event.data);
     if (m.method === "add") return socket.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params[0] + m.params[1] }));
-    for (let i = 0; i < m.params.count; i++) socket.send(JSON.stringify({ jsonrpc: "2.0", method: "event", params: delta(i) }));
+    for (let i = 0; i < m.params.count; i++) {
+      socket.send(JSON.stringify({ jsonrpc: "2.0", method: "event", params: { type: "message.delta", payload: payload(i) } }));
+    }
     socket.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params.count }));
   };
   return response;

@@ -3,7 +3,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { JSONRPCServer } from "json-rpc-2.0";
 import { WebSocketServer } from "ws";
-import { announce, READY } from "./control.ts";
+import { READY } from "../wire.ts";
+import { announce } from "./control.ts";
 
 const rpc = new JSONRPCServer();
 rpc.addMethod("add", ([a, b]: [number, number]) => a + b);

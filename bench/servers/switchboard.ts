@@ -1,5 +1,6 @@
 /** Switchboard through `serve()` on whichever runtime runs this file. */
 import { createGateway, silentLogger, type HandlerContext } from "../../src/mod.ts";
+import { payload } from "../wire.ts";
 import { announce } from "./control.ts";
 
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
@@ -7,14 +8,16 @@ const { serve } = (await import(`../../src/runtime/${runtime}.ts`)) as typeof im
 
 const gateway = createGateway({
   logger: silentLogger,
+  // Room for the idle workload's connections and for a whole stream queued in one tick
+  // (200,000 events ≈ 27 MB); the floors have no such caps.
   limits: { maxConnections: 10_000, maxBacklogBytes: 64 << 20 },
   methods: {
     add: ([a, b]: [number, number]) => a + b,
     stream: ({ count }: { count: number }, ctx: HandlerContext) => {
-      for (let i = 0; i < count; i++) ctx.connection.emit("message.delta", { text: "tok", i });
+      for (let i = 0; i < count; i++) ctx.connection.emit("message.delta", payload(i));
       return count;
     },
   },
 });
-const server = await serve(gateway, { port: 0 });
+const server = await serve(gateway, { hostname: "127.0.0.1", port: 0 });
 announce(server.port);

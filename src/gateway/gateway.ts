@@ -22,7 +22,7 @@ export interface Limits {
   maxBatch: number;
   /** Requests queued or running per connection; more answers -32003. Default 64. */
   maxInFlight: number;
-  /** Open connections in total; more are refused with 503 by `guard()`. Default 1024. */
+  /** Open connections in total; more are refused with 503 by `guard()` (closed with 1013 if a burst got past it). Default 1024. */
   maxConnections: number;
   /** Backlog at which a slow consumer is logged (once per episode). Default 1 MiB. */
   backlogWarnBytes: number;
@@ -165,7 +165,10 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     guard: () => createGuard(gateway),
 
     open(socket, peer) {
-      startOnce();
+      // guard() checks before the upgrade, but upgrades it let through may open together
+      // (Deno opens them only after answering them all), so the cap and shutdown hold here too.
+      const refused = closing ? "shutdown" : connections.size >= limits.maxConnections ? "too_many_connections" : undefined;
+      if (!refused) startOnce();
       let connection: Connection | undefined;
       const transport = new SocketTransport(
         socket,
@@ -177,6 +180,11 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       );
       connection = new Connection(host, transport, peer);
       connections.add(connection);
+      if (refused) {
+        log.warn("connection refused", { peer, reason: refused });
+        connection.close(refused === "shutdown" ? CloseCode.GoingAway : CloseCode.TryAgainLater, refused);
+        return connection;
+      }
       let extra: Record<string, unknown> | undefined;
       try {
         extra = options.ready?.(connection);

@@ -1,0 +1,45 @@
+/**
+ * The floor mounted through Switchboard's own `serve()` (Hono's upgrade helper and our
+ * runtime adapter) but with no gateway behind it: JSON.parse, the call, JSON.stringify.
+ * Between the floor and Switchboard, it splits the gap into what the runtime integration
+ * costs and what the gateway core (connection, transport, codec, dispatch) costs.
+ */
+import type { Context } from "hono";
+import type { WSEvents } from "hono/ws";
+import { defaultLimits, type Gateway, type SocketAdapter } from "../../src/mod.ts";
+import { payload, READY } from "../wire.ts";
+import { announce } from "./control.ts";
+
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+const { serve } = (await import(`../../src/runtime/${runtime}.ts`)) as typeof import("../../src/runtime/node.ts");
+
+function handler(adapter: SocketAdapter): (c: Context) => WSEvents {
+  return () => {
+    let socket: ReturnType<SocketAdapter["socket"]>;
+    return {
+      onOpen(_event, ws) {
+        socket = adapter.socket(ws);
+        socket.send(READY);
+      },
+      onMessage(event) {
+        const m = JSON.parse(event.data as string);
+        if (m.method === "add") return socket.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params[0] + m.params[1] }));
+        for (let i = 0; i < m.params.count; i++) {
+          socket.send(JSON.stringify({ jsonrpc: "2.0", method: "event", params: { type: "message.delta", payload: payload(i) } }));
+        }
+        socket.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params.count }));
+      },
+    };
+  };
+}
+
+// Only what serve() uses of a gateway: its limits, guard, handler and close.
+const gateway = {
+  limits: { ...defaultLimits, maxBacklogBytes: 64 << 20 },
+  guard: () => (_c: Context, next: () => Promise<void>) => next(),
+  handlerWith: handler,
+  close: async () => {},
+} as unknown as Gateway;
+
+const server = await serve(gateway, { hostname: "127.0.0.1", port: 0 });
+announce(server.port);
