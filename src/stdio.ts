@@ -13,6 +13,8 @@ export interface StdioOptions {
   output: WritableStream<Uint8Array>;
   /** At end of input, how long in-flight requests may still run and answer. Default 5 s. */
   drainMs?: number;
+  /** Who is on the other end (sessions belong to it). Default "anonymous": whoever started the process. */
+  principal?: string;
 }
 
 /**
@@ -22,9 +24,9 @@ export interface StdioOptions {
  * A line over `limits.maxMessageBytes` is answered with -32600 and skipped (there is no
  * close code on a pipe).
  */
-export async function serveStdio(gateway: Gateway, { input, output, drainMs = 5_000 }: StdioOptions): Promise<void> {
+export async function serveStdio(gateway: Gateway, { input, output, drainMs = 5_000, principal }: StdioOptions): Promise<void> {
   const socket = new NdjsonSocket(output, () => connection.teardown("output_error"));
-  const connection = gateway.open(socket, "stdio");
+  const connection = gateway.open(socket, "stdio", principal);
   const max = gateway.limits.maxMessageBytes;
   try {
     await readLines(

@@ -296,7 +296,7 @@ test("rpc.discover returns an OpenRPC document with each valibot params schema a
   assert.equal(doc.openrpc, "1.3.2");
   assert.equal(doc.info.title, "disco");
   const names = doc.methods.map((m: { name: string }) => m.name);
-  assert.deepEqual(names, ["bare", "gateway.ping", "rpc.cancel", "rpc.discover", "session.open"]);
+  assert.deepEqual(names, ["bare", "gateway.ping", "rpc.cancel", "rpc.discover", "session.close", "session.events.since", "session.open", "session.resume"]);
   const open = doc.methods.find((m: { name: string }) => m.name === "session.open");
   assert.equal(open.paramStructure, "by-name");
   assert.deepEqual(open.params, [
@@ -309,4 +309,5 @@ test("rpc.discover returns an OpenRPC document with each valibot params schema a
 test("createGateway refuses method names that shadow the built-ins", () => {
   assert.throws(() => createGateway({ methods: { "rpc.cancel": () => 1 } }), /reserved/);
   assert.throws(() => createGateway({ methods: { "gateway.ping": () => 1 } }), /reserved/);
+  assert.throws(() => createGateway({ methods: { "session.resume": () => 1 } }), /reserved/);
 });

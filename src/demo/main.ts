@@ -27,6 +27,7 @@ const gateway = demoGateway();
 
 if (args.includes("--stdio")) {
   await serveStdio(gateway, runtime.stdioStreams());
+  await gateway.close(); // ends sessions and their timers, so the process can exit
 } else {
   const server = await runtime.serve(gateway, {
     hostname: flag(args, "--host") ?? "127.0.0.1",

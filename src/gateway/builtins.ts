@@ -5,6 +5,8 @@ import type { Connection } from "./connection.ts";
 import { method, toEntry, type MethodEntry } from "./method.ts";
 
 const PONG = { ok: true } as const;
+const SessionId = v.pipe(v.string(), v.maxLength(128));
+const Seq = v.pipe(v.number(), v.integer(), v.minValue(0));
 
 /** Built-in method entries; `discover` returns the gateway's OpenRPC document. */
 export function builtinMethods(discover: () => unknown): MethodEntry[] {
@@ -20,5 +22,39 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
       "immediate",
     ),
     toEntry("rpc.discover", discover, "concurrent"),
+    // Session built-ins are synchronous, so replay and attach happen in one run: nothing interleaves.
+    toEntry(
+      "session.resume",
+      method({
+        params: v.object({ session_id: SessionId, after_seq: v.optional(Seq, 0) }),
+        handler: (p, ctx) => {
+          const connection = ctx.connection as Connection;
+          return connection.sessionRegistry.resume(connection, p.session_id, p.after_seq);
+        },
+      }),
+      "concurrent",
+    ),
+    toEntry(
+      "session.events.since",
+      method({
+        params: v.object({ session_id: SessionId, after_seq: Seq }),
+        handler: (p, ctx) => (ctx.connection as Connection).sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq),
+      }),
+      "concurrent",
+    ),
+    toEntry(
+      "session.close",
+      method({
+        params: v.object({ session_id: SessionId }),
+        handler: (p, ctx) => {
+          (ctx.connection as Connection).sessionRegistry.use(p.session_id, ctx.connection.principal).close("closed");
+          return { closed: true };
+        },
+      }),
+      "concurrent",
+    ),
   ];
 }
+
+/** Names of the built-ins, which a gateway's own methods may not take. */
+export const BUILTIN_NAMES = new Set(builtinMethods(() => undefined).map((entry) => entry.name));

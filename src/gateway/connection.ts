@@ -12,7 +12,9 @@ import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
 import type { SocketTransport } from "../transport/socket-transport.ts";
 import { CloseCode } from "../transport/transport.ts";
-import type { ConnectionHandle, HandlerContext } from "./context.ts";
+import type { SessionRegistry } from "../sessions/registry.ts";
+import type { CreateSessionOptions, Session, SessionViewer } from "../sessions/session.ts";
+import type { ConnectionHandle, HandlerContext, SessionsHandle } from "./context.ts";
 import type { Logger } from "./logger.ts";
 import type { MethodEntry } from "./method.ts";
 
@@ -21,6 +23,7 @@ export interface ConnectionHost {
   readonly methods: ReadonlyMap<string, MethodEntry>;
   readonly limits: { readonly maxMessageBytes: number; readonly maxBatch: number; readonly maxInFlight: number };
   readonly log: Logger;
+  readonly sessions: SessionRegistry;
   /** Called once when the connection has torn down. */
   release(connection: Connection): void;
 }
@@ -50,8 +53,11 @@ class Call implements HandlerContext {
   /** Counted against `maxInFlight` (queued, or running past its first turn). */
   counted = false;
   done = false;
+  /** The session this call is bound to (see `HandlerContext.session`). */
+  bound: Session | undefined;
   #controller: AbortController | undefined;
   #abortReason: unknown;
+  #sessions: SessionsHandle | undefined;
 
   constructor(connection: Connection, entry: MethodEntry, message: Request | Notification, batch: Batch | undefined) {
     this.connection = connection;
@@ -75,6 +81,25 @@ class Call implements HandlerContext {
     return this.#controller.signal;
   }
 
+  get sessions(): SessionsHandle {
+    return (this.#sessions ??= {
+      create: (options?: CreateSessionOptions) => this.#bind(this.connection.sessionRegistry.create(this.connection, options)),
+      list: () => this.connection.sessionRegistry.list(this.connection.principal),
+    });
+  }
+
+  session(id: string): Session {
+    return this.#bind(this.connection.sessionRegistry.use(id, this.connection.principal));
+  }
+
+  #bind(session: Session): Session {
+    if (!this.bound && !this.done) {
+      this.bound = session;
+      session.track(this);
+    }
+    return session;
+  }
+
   abort(reason: unknown): void {
     if (this.#abortReason !== undefined) return;
     this.#abortReason = reason;
@@ -86,9 +111,12 @@ const INTERNAL_ERROR: ErrorObject = { code: ErrorCode.InternalError, message: "I
 const CANCELLED: ErrorObject = { code: ErrorCode.RequestCancelled, message: "Request cancelled" };
 
 /** A client connection over one transport. Create it with `gateway.open()`. */
-export class Connection implements ConnectionHandle {
+export class Connection implements ConnectionHandle, SessionViewer {
   readonly id: string;
   readonly peer: string;
+  readonly principal: string;
+  /** Sessions this connection is attached to. */
+  readonly sessions = new Set<Session>();
   readonly transport: SocketTransport;
   readonly stats: ConnectionStats = { messages: 0, parse_errors: 0, dispatch_crashes: 0 };
   #host: ConnectionHost;
@@ -100,15 +128,20 @@ export class Connection implements ConnectionHandle {
   #closeReason: string | undefined;
   #closed = false;
 
-  constructor(host: ConnectionHost, transport: SocketTransport, peer: string) {
+  constructor(host: ConnectionHost, transport: SocketTransport, peer: string, principal: string) {
     this.#host = host;
     this.transport = transport;
     this.peer = peer;
+    this.principal = principal;
     this.id = crypto.randomUUID();
   }
 
   get log(): Logger {
     return this.#host.log;
+  }
+
+  get sessionRegistry(): SessionRegistry {
+    return this.#host.sessions;
   }
 
   get closed(): boolean {
@@ -122,6 +155,10 @@ export class Connection implements ConnectionHandle {
 
   emit(type: string, payload?: unknown): boolean {
     return this.transport.write({ jsonrpc: "2.0", method: "event", params: { type, payload } });
+  }
+
+  writeText(text: string): boolean {
+    return this.transport.writeText(text);
   }
 
   /** Handles one text frame from the peer. */
@@ -189,11 +226,13 @@ export class Connection implements ConnectionHandle {
     const aborted = new Error("connection closed");
     for (const call of this.#open) {
       call.done = true;
-      call.abort(aborted);
+      // A call bound to a live session goes on (its answer is dropped); the session aborts it if it ends.
+      if (!call.bound || call.bound.closed) call.abort(aborted);
     }
     this.#open.clear();
     this.#byId.clear();
     this.#inline = [];
+    const { reaped, detached } = this.#host.sessions.release(this);
     this.#host.release(this);
     this.#host.log.info("connection closed", {
       peer: this.peer,
@@ -201,8 +240,8 @@ export class Connection implements ConnectionHandle {
       reason: this.#closeReason ?? reason,
       ...this.stats,
       send_failures: this.transport.stats.sendFailures,
-      reaped_sessions: 0,
-      detached_sessions: 0,
+      reaped_sessions: reaped,
+      detached_sessions: detached,
     });
   }
 
@@ -213,8 +252,10 @@ export class Connection implements ConnectionHandle {
       case "notification":
         return this.#dispatch(message, batch);
       case "response":
-        // Replies to server → client requests belong to sessions; until then, nothing awaits them.
-        this.#host.log.debug("response dropped", { peer: this.peer, id: message.id });
+        // A reply to a session's server → client request; one to an unknown id is dropped.
+        if (!this.#host.sessions.reply(this, message.id, message.result, message.error)) {
+          this.#host.log.debug("response dropped", { peer: this.peer, id: message.id });
+        }
         return;
       case "invalid":
         this.stats.parse_errors++;
@@ -298,6 +339,7 @@ export class Connection implements ConnectionHandle {
   }
 
   #settle(call: Call, value: unknown, error: unknown): void {
+    call.bound?.untrack(call);
     if (call.done) return; // cancelled, or the connection closed
     this.#finish(call);
     const wire = error === undefined ? undefined : this.#errorFor(call, error);

@@ -1,4 +1,5 @@
 import type { Id } from "../jsonrpc/codec.ts";
+import type { CreateSessionOptions, Session } from "../sessions/session.ts";
 import type { Logger } from "./logger.ts";
 
 /** The calling connection, as a handler sees it. */
@@ -7,6 +8,8 @@ export interface ConnectionHandle {
   readonly id: string;
   /** The peer's address where the runtime tells, else "unknown" (stdio: "stdio"). */
   readonly peer: string;
+  /** Who is on the other end: what `auth(c)` returned, or "anonymous" without auth. Sessions belong to it. */
+  readonly principal: string;
   /**
    * Sends a connection-wide event `{type, payload}` (no `session_id`, no `seq`) to this
    * connection only. Returns false once the connection is closed.
@@ -23,4 +26,21 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   readonly connection: ConnectionHandle;
   readonly log: Logger;
+  /** Sessions of the calling principal. */
+  readonly sessions: SessionsHandle;
+  /**
+   * The session `id` if the caller's principal may use it, else throws `RpcError` -32001.
+   * It also binds this call to the session: when the connection drops, the call's `signal`
+   * is left running (the session's work goes on, its answer is dropped) and is aborted only
+   * if the session ends. A call binds to the first session it touches.
+   */
+  session(id: string): Session;
+}
+
+/** `ctx.sessions`. */
+export interface SessionsHandle {
+  /** Creates a session owned by the caller's principal, with the calling connection attached; binds this call to it. */
+  create(options?: CreateSessionOptions): Session;
+  /** The caller's live sessions. */
+  list(): Session[];
 }

@@ -6,7 +6,8 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
 import { SocketTransport } from "../transport/socket-transport.ts";
 import { CloseCode, type TransportSocket } from "../transport/transport.ts";
-import { builtinMethods } from "./builtins.ts";
+import { SessionRegistry, type SessionOptions } from "../sessions/registry.ts";
+import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
 import { openRpcDocument } from "./discover.ts";
@@ -60,6 +61,13 @@ export interface GatewayOptions<M extends MethodTable> {
   heartbeatMs?: number;
   /** Where logs go. Default: `consoleLogger("info")` (stderr). */
   logger?: Logger;
+  /** Session rules: grace period, replay bounds, caps, orphan policy, hooks, store. */
+  sessions?: SessionOptions;
+  /**
+   * Who is connecting, decided in `guard()` before the upgrade: a principal (sessions belong
+   * to it), or null to refuse with 401. Default: everyone is "anonymous".
+   */
+  auth?: (c: Context) => string | null | Promise<string | null>;
 }
 
 /** Options of `gateway.close()`. */
@@ -79,21 +87,31 @@ export interface Gateway<M extends MethodTable = MethodTable> {
   readonly methods: M;
   /** Open connections. */
   readonly connections: ReadonlySet<Connection>;
+  /** Live sessions, for application code outside handlers. */
+  readonly sessions: SessionRegistry;
+  /** Set when `auth` is given: a connection without a principal from `guard()` is refused. */
+  readonly requiresAuth: boolean;
   /** For `upgradeWebSocket(gateway.handler)` with any Hono WebSocket helper. */
   readonly handler: (c: Context) => WSEvents;
   /** As `handler`, with a runtime's own socket adapter (batched writes, exact backlog, peer address). */
   handlerWith(adapter: SocketAdapter): (c: Context) => WSEvents;
   /** Middleware to place before the upgrade: refuses new connections over the cap or after `close()`. */
   guard(): MiddlewareHandler;
-  /** Opens a connection over `socket` and sends `gateway.ready`. */
-  open(socket: TransportSocket, peer: string): Connection;
-  /** Stops accepting, closes every connection with 1001 and resolves when they are gone (or at the timeout). */
+  /** Opens a connection over `socket` for `principal` (default "anonymous") and sends `gateway.ready`. */
+  open(socket: TransportSocket, peer: string, principal?: string): Connection;
+  /**
+   * Stops accepting, closes every connection with 1001 (their sessions detach), waits for
+   * them to go (or the timeout), then ends every session with reason `shutdown`.
+   */
   close(options?: CloseOptions): Promise<void>;
   /** True once `close()` was called. */
   readonly closing: boolean;
 }
 
 const RESERVED = /^(rpc|gateway)\./;
+
+/** The principal of every connection when the gateway has no `auth`. */
+export const ANONYMOUS = "anonymous";
 
 /**
  * Creates a gateway from a method table.
@@ -109,6 +127,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const epoch = crypto.randomUUID();
   const connections = new Set<Connection>();
+  const sessions = new SessionRegistry(options.sessions ?? {}, epoch, (message, fields) => log.error(message, fields));
   const readyLimits = { max_message_bytes: limits.maxMessageBytes, max_batch: limits.maxBatch, max_in_flight: limits.maxInFlight };
 
   // A Map, so a method name can never reach a prototype member (`__proto__`, `toString`).
@@ -118,7 +137,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     methods.set(entry.name, entry);
   }
   for (const key of Object.keys(options.methods)) {
-    if (RESERVED.test(key)) throw new Error(`method name "${key}" is reserved (rpc.* and gateway.* are built in)`);
+    if (RESERVED.test(key) || BUILTIN_NAMES.has(key)) throw new Error(`method name "${key}" is reserved (rpc.*, gateway.* and the session built-ins)`);
     methods.set(key, toEntry(key, options.methods[key]!));
   }
 
@@ -130,6 +149,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     methods,
     limits,
     log,
+    sessions,
     release(connection) {
       connections.delete(connection);
       if (connections.size === 0) drained?.();
@@ -157,14 +177,16 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     log,
     methods: options.methods,
     connections,
+    sessions,
+    requiresAuth: options.auth !== undefined,
     get closing() {
       return closing;
     },
     handler: createHandler(() => gateway, wsContextAdapter),
     handlerWith: (adapter) => createHandler(() => gateway, adapter),
-    guard: () => createGuard(gateway),
+    guard: () => createGuard(gateway, options.auth),
 
-    open(socket, peer) {
+    open(socket, peer, principal = ANONYMOUS) {
       // guard() checks before the upgrade, but upgrades it let through may open together
       // (Deno opens them only after answering them all), so the cap and shutdown hold here too.
       const refused = closing ? "shutdown" : connections.size >= limits.maxConnections ? "too_many_connections" : undefined;
@@ -178,7 +200,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
           onFailure: (reason) => connection?.teardown(reason),
         },
       );
-      connection = new Connection(host, transport, peer);
+      connection = new Connection(host, transport, peer, principal);
       connections.add(connection);
       if (refused) {
         log.warn("connection refused", { peer, reason: refused });
@@ -206,15 +228,21 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
 
     async close({ timeoutMs = 5_000 } = {}) {
       closing = true;
-      if (connections.size === 0) return;
-      const done = new Promise<void>((resolve) => (drained = resolve));
-      for (const connection of connections) connection.close(CloseCode.GoingAway, "shutdown");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-      clearTimeout(timer);
-      // Peers that never finished the handshake are torn down here; the runtime drops their sockets.
-      for (const connection of connections) connection.teardown("shutdown");
+      await closeConnections(timeoutMs);
+      sessions.shutdown();
     },
   };
+
+  /** Closes every connection with 1001 and waits for their teardown, at most `timeoutMs`. */
+  async function closeConnections(timeoutMs: number): Promise<void> {
+    if (connections.size === 0) return;
+    const done = new Promise<void>((resolve) => (drained = resolve));
+    for (const connection of connections) connection.close(CloseCode.GoingAway, "shutdown");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    // Peers that never finished the handshake are torn down here; the runtime drops their sockets.
+    for (const connection of connections) connection.teardown("shutdown");
+  }
   return gateway;
 }

@@ -4,7 +4,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSContext, WSEvents } from "hono/ws";
-import { standardSocket, type TransportSocket } from "../transport/transport.ts";
+import { CloseCode, standardSocket, type TransportSocket } from "../transport/transport.ts";
 import type { Connection } from "./connection.ts";
 import type { Gateway } from "./gateway.ts";
 
@@ -30,14 +30,25 @@ export const wsContextAdapter: SocketAdapter = {
 
 const BINARY = "Binary frames are not supported: send JSON-RPC as text frames";
 
+/** Where `guard()` leaves the principal for the handler. */
+const PRINCIPAL = "switchboard.principal";
+
 /** Builds `(c) => WSEvents` for a gateway; every call is one connection. */
 export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (c: Context) => WSEvents {
   return (c) => {
     const peer = adapter.peer(c);
+    const principal = c.get(PRINCIPAL as never) as string | undefined;
     let connection: Connection | undefined;
     return {
       onOpen(_event, ws) {
-        connection = gateway().open(adapter.socket(ws), peer);
+        const socket = adapter.socket(ws);
+        // With `auth`, a principal comes only from guard(): a route mounted without it gets none.
+        if (principal === undefined && gateway().requiresAuth) {
+          gateway().log.warn("connection refused", { peer, reason: "unauthenticated" });
+          socket.close(CloseCode.Policy, "unauthenticated");
+          return;
+        }
+        connection = gateway().open(socket, peer, principal);
       },
       onMessage(event) {
         if (!connection) return;
@@ -55,11 +66,19 @@ export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (
   };
 }
 
-/** The guard middleware: 503 when the gateway is closing or at its connection cap. */
-export function createGuard(gateway: Gateway): MiddlewareHandler {
+/**
+ * The guard middleware: 503 when the gateway is closing or at its connection cap; with
+ * `auth`, 401 unless it names a principal, which the handler then gives the connection.
+ */
+export function createGuard(gateway: Gateway, auth?: (c: Context) => string | null | Promise<string | null>): MiddlewareHandler {
   return async (c, next) => {
     if (gateway.closing) return c.text("gateway is shutting down", 503);
     if (gateway.connections.size >= gateway.limits.maxConnections) return c.text("too many connections", 503);
+    if (auth) {
+      const principal = await auth(c);
+      if (principal === null) return c.text("unauthorized", 401);
+      c.set(PRINCIPAL as never, principal as never);
+    }
     await next();
   };
 }

@@ -172,12 +172,14 @@ export class SocketTransport implements Transport {
     this.#latch();
     this.#queue = [];
     this.#queuedChars = 0;
+    // The owner hears the reason first: some runtimes (Bun) report the close synchronously
+    // from inside `close()`, which would otherwise look like the peer's doing.
+    this.#events.onFailure?.(reason, error);
     try {
       this.#socket.close(reason === "send_stalled" || reason === "send_failed" ? CloseCode.Internal : CloseCode.TryAgainLater, reason);
     } catch {
       // The socket is already gone.
     }
-    this.#events.onFailure?.(reason, error);
   }
 
   #latch(): void {

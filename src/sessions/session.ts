@@ -1,0 +1,283 @@
+/**
+ * A session: the unit of work that outlives connections (DESIGN §5). It numbers its events,
+ * keeps them in the store's replay ring before routing them, fans them out to its viewers,
+ * and owns its open server → client requests.
+ */
+import type { ErrorObject } from "../jsonrpc/errors.ts";
+import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
+import type { SessionStore } from "./store.ts";
+
+/** Why a session ended. */
+export type EndReason = "closed" | "disconnect" | "orphan_reap" | "idle_timeout" | "evicted" | "shutdown";
+
+/** What the orphan policy decides when a detached session's grace period ends. */
+export type OrphanDecision = "reap" | "defer";
+
+/** Decides the fate of a session left without viewers for `graceMs` (default: reap). */
+export type OrphanPolicy = (session: Session) => OrphanDecision;
+
+/** A connection, as a session sees it. */
+export interface SessionViewer {
+  readonly id: string;
+  readonly principal: string;
+  /** Queues a serialised frame; false once the viewer is gone. Never blocks. */
+  writeText(text: string): boolean;
+  /** The sessions this viewer is attached to (kept in step by the session). */
+  readonly sessions: Set<Session>;
+}
+
+/** A running handler bound to a session: aborted when the session ends, not when its connection does. */
+export interface SessionTask {
+  abort(reason: unknown): void;
+}
+
+/** Options of `ctx.sessions.create()`. */
+export interface CreateSessionOptions {
+  /** Close the session when its last viewer disconnects, instead of keeping it for resume. */
+  closeOnDisconnect?: boolean;
+  /** Overrides the gateway's orphan policy for this session. */
+  onOrphan?: OrphanPolicy;
+}
+
+/** Options of `session.request()`. */
+export interface SessionRequestOptions {
+  /** Rejects and emits `request.cancel {reason: "timeout"}` after this long. Default: no timeout. */
+  timeoutMs?: number;
+  /** Aborting it rejects and emits `request.cancel {reason: "cancelled"}`. */
+  signal?: AbortSignal;
+}
+
+/** The answer of `session.resume`. */
+export interface ResumeResult {
+  session_id: string;
+  latest_seq: number;
+  replayed: number;
+  truncated: boolean;
+  epoch: string;
+}
+
+/** What a session needs from its registry. */
+export interface SessionHost {
+  readonly store: SessionStore;
+  /** A server request was opened (`srq-…` id) or settled: the registry routes replies by id. */
+  requestOpened(id: string, session: Session): void;
+  requestSettled(id: string): void;
+  /** The session ended; called once, after its viewers were told. */
+  ended(session: Session, reason: EndReason): void;
+}
+
+interface OpenRequest {
+  readonly frame: string;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** Clears the timeout and the abort listener. */
+  dispose(): void;
+}
+
+/** 128 random bits, hex. */
+export function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let hex = "";
+  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/** A session. Handlers get one from `ctx.sessions.create()` or `ctx.session(id)`. */
+export class Session {
+  readonly id: string;
+  /** The principal that created it; only it may resume, read or close it. */
+  readonly principal: string;
+  readonly closeOnDisconnect: boolean;
+  readonly onOrphan: OrphanPolicy | undefined;
+  /** `performance.now()` of the last event, request, attach or handler access; the idle TTL counts from it. */
+  lastActive = performance.now();
+  /** The orphan timer while detached. */
+  orphanTimer: ReturnType<typeof setTimeout> | undefined;
+  #host: SessionHost;
+  #seq = 0;
+  #viewers = new Set<SessionViewer>();
+  #requests = new Map<string, OpenRequest>();
+  #tasks = new Set<SessionTask>();
+  #controller: AbortController | undefined;
+  #ended: EndReason | undefined;
+  /** The fixed start of every event frame, so an emit serialises only what changes. */
+  #framePrefix: string;
+
+  constructor(host: SessionHost, id: string, principal: string, options: CreateSessionOptions) {
+    this.#host = host;
+    this.id = id;
+    this.principal = principal;
+    this.closeOnDisconnect = options.closeOnDisconnect ?? false;
+    this.onOrphan = options.onOrphan;
+    this.#framePrefix = `{"jsonrpc":"2.0","method":"event","params":{"session_id":"${id}","seq":`;
+  }
+
+  /** The seq of the last event emitted (0 before the first). */
+  get latestSeq(): number {
+    return this.#seq;
+  }
+
+  /** Connections attached now. */
+  get viewers(): number {
+    return this.#viewers.size;
+  }
+
+  /** Handlers bound to this session still running (e.g. a turn): an orphan policy may defer for them. */
+  get running(): number {
+    return this.#tasks.size;
+  }
+
+  /** Server → client requests still waiting for a reply. */
+  get openRequests(): number {
+    return this.#requests.size;
+  }
+
+  /** Why it ended, or undefined while it is live. */
+  get endReason(): EndReason | undefined {
+    return this.#ended;
+  }
+
+  get closed(): boolean {
+    return this.#ended !== undefined;
+  }
+
+  /** Aborted when the session ends, with the end reason. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#ended) this.#controller.abort(this.#ended);
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * Emits a session event: stamps the next seq, appends it to the replay ring, then writes it
+   * to every viewer (a write only queues, so a slow viewer holds up nobody). Returns the seq,
+   * or 0 once the session has ended. Throws (and uses no seq) if `payload` cannot be serialised.
+   */
+  emit(type: string, payload?: unknown): number {
+    if (this.#ended) return 0;
+    const seq = this.#seq + 1;
+    const frame = `${this.#framePrefix}${seq},"type":${JSON.stringify(type)}${payload === undefined ? "" : `,"payload":${JSON.stringify(payload)}`}}}`;
+    this.#seq = seq;
+    this.lastActive = performance.now();
+    this.#host.store.append(this.id, seq, frame);
+    for (const viewer of this.#viewers) viewer.writeText(frame);
+    return seq;
+  }
+
+  /**
+   * Asks the client a question (`srq-…` id) and resolves with the first reply's result. It
+   * rejects with an `RpcError`: the client's error, or -32800 with `data.reason` `timeout`,
+   * `cancelled` or `session_closed` (those also emit `request.cancel {id, reason}`). The
+   * request belongs to the session: viewers attached later, or resuming, get it too.
+   */
+  request(method: string, params?: unknown, options: SessionRequestOptions = {}): Promise<unknown> {
+    if (this.#ended) return Promise.reject(cancelled("", "session_closed"));
+    const id = `srq-${randomId()}`;
+    const frame = JSON.stringify({ jsonrpc: "2.0", id, method, params });
+    const { timeoutMs, signal } = options;
+    if (signal?.aborted) return Promise.reject(cancelled(id, "cancelled"));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.#cancelRequest(id, "cancelled");
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.#cancelRequest(id, "timeout"), timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const dispose = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      this.#requests.set(id, { frame, resolve, reject, dispose });
+      this.#host.requestOpened(id, this);
+      this.lastActive = performance.now();
+      for (const viewer of this.#viewers) viewer.writeText(frame);
+    });
+  }
+
+  /** Settles the open request `id` with a client's reply; false if it is not open. */
+  reply(id: string, result: unknown, error: ErrorObject | undefined): boolean {
+    const open = this.#takeRequest(id);
+    if (!open) return false;
+    if (error) open.reject(new RpcError(error.code, error.message, error.data));
+    else open.resolve(result);
+    return true;
+  }
+
+  /** Ends the session: open requests are cancelled, viewers get `session.closed {reason}`, bound handlers are aborted. */
+  close(reason: EndReason = "closed"): void {
+    if (this.#ended) return;
+    for (const id of [...this.#requests.keys()]) this.#cancelRequest(id, "session_closed");
+    this.emit("session.closed", { reason });
+    this.#ended = reason;
+    clearTimeout(this.orphanTimer);
+    for (const viewer of this.#viewers) viewer.sessions.delete(this);
+    this.#viewers.clear();
+    for (const task of this.#tasks) task.abort(new RpcError(ErrorCode.SessionNotFound, `Session ${reason}`));
+    this.#tasks.clear();
+    this.#controller?.abort(reason);
+    this.#host.ended(this, reason);
+  }
+
+  /** Whether `viewer` is attached. */
+  hasViewer(viewer: SessionViewer): boolean {
+    return this.#viewers.has(viewer);
+  }
+
+  /** Attaches a viewer (idempotent) and stops the orphan timer. */
+  attach(viewer: SessionViewer): void {
+    this.#viewers.add(viewer);
+    viewer.sessions.add(this);
+    clearTimeout(this.orphanTimer);
+    this.orphanTimer = undefined;
+    this.lastActive = performance.now();
+  }
+
+  /** Detaches a viewer; returns how many remain. */
+  detach(viewer: SessionViewer): number {
+    this.#viewers.delete(viewer);
+    viewer.sessions.delete(this);
+    return this.#viewers.size;
+  }
+
+  /**
+   * Writes every kept event after `afterSeq` to `viewer`, attaches it, re-sends the open
+   * server requests, and returns the `session.resume` answer. All in one synchronous run, so
+   * no event can fall between the replay and live delivery, nor arrive twice.
+   */
+  resume(viewer: SessionViewer, afterSeq: number, epoch: string): ResumeResult {
+    const { frames, truncated } = this.#host.store.read(this.id, afterSeq);
+    for (const frame of frames) viewer.writeText(frame);
+    this.attach(viewer);
+    for (const open of this.#requests.values()) viewer.writeText(open.frame);
+    return { session_id: this.id, latest_seq: this.#seq, replayed: frames.length, truncated, epoch };
+  }
+
+  /** Binds a running handler to this session (see `SessionTask`). */
+  track(task: SessionTask): void {
+    if (this.#ended) task.abort(new RpcError(ErrorCode.SessionNotFound, `Session ${this.#ended}`));
+    else this.#tasks.add(task);
+  }
+
+  untrack(task: SessionTask): void {
+    this.#tasks.delete(task);
+  }
+
+  #takeRequest(id: string): OpenRequest | undefined {
+    const open = this.#requests.get(id);
+    if (!open) return undefined;
+    this.#requests.delete(id);
+    this.#host.requestSettled(id);
+    open.dispose();
+    return open;
+  }
+
+  #cancelRequest(id: string, reason: "timeout" | "cancelled" | "session_closed"): void {
+    const open = this.#takeRequest(id);
+    if (!open) return;
+    this.emit("request.cancel", { id, reason });
+    open.reject(cancelled(id, reason));
+  }
+}
+
+function cancelled(id: string, reason: string): RpcError {
+  return new RpcError(ErrorCode.RequestCancelled, `Server request ${reason === "session_closed" ? "cancelled: session closed" : reason === "timeout" ? "timed out" : "cancelled"}`, { id, reason });
+}
