@@ -25,3 +25,7 @@ export { Session } from "./sessions/session.ts";
 export type { CreateSessionOptions, EndReason, OrphanDecision, OrphanPolicy, ResumeResult, SessionRequestOptions, SessionViewer } from "./sessions/session.ts";
 export { MemoryStore } from "./sessions/store.ts";
 export type { ReplayLimits, ReplayRead, SessionStore } from "./sessions/store.ts";
+export { constantTimeEqual, SUBPROTOCOL, Tickets, TOKEN_PROTOCOL_PREFIX, tokenAuth } from "./gateway/auth.ts";
+export type { TokenAuthOptions } from "./gateway/auth.ts";
+export { LOOPBACK_HOSTS } from "./gateway/hono.ts";
+export type { GuardOptions } from "./gateway/hono.ts";

@@ -274,7 +274,7 @@ test("closing a connection aborts its in-flight handlers and logs one teardown l
   const fields = lines[0]!.fields!;
   assert.deepEqual(
     Object.keys(fields).filter((key) => key !== "connection_id").sort(),
-    ["detached_sessions", "dispatch_crashes", "messages", "parse_errors", "peer", "reaped_sessions", "reason", "send_failures"],
+    ["detached_sessions", "dispatch_crashes", "messages", "parse_errors", "peer", "rate_limited", "reaped_sessions", "reason", "send_failures"],
   );
   assert.match(String(fields.peer), /^127\.0\.0\.1:\d+$|^::ffff:127\.0\.0\.1:\d+$/);
   assert.deepEqual([fields.messages, fields.parse_errors, fields.dispatch_crashes, fields.send_failures], [2, 1, 0, 0]);

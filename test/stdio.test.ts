@@ -167,6 +167,7 @@ test("serveStdio: gateway.ready first, answers line by line while input is open,
     messages: 11,
     parse_errors: 3,
     dispatch_crashes: 1,
+    rate_limited: 0,
     send_failures: 0,
     reaped_sessions: 0,
     detached_sessions: 0,
@@ -296,5 +297,5 @@ test(`the demo entry with --stdio on ${runtime}, as a child process: only protoc
 
   const teardown = stderr.split("\n").filter((line) => line.startsWith("info connection closed "));
   assert.equal(teardown.length, 1, `one teardown line on stderr:\n${stderr}`);
-  assert.match(teardown[0]!, /peer="stdio" .*reason="eof" messages=4 parse_errors=1 dispatch_crashes=0 send_failures=0 reaped_sessions=0 detached_sessions=0$/);
+  assert.match(teardown[0]!, /peer="stdio" .*reason="eof" messages=4 parse_errors=1 dispatch_crashes=0 rate_limited=0 send_failures=0 reaped_sessions=0 detached_sessions=0$/);
 });

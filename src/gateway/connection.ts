@@ -9,23 +9,32 @@
 import { decode, errorObject, errorResponse, resultResponse } from "../jsonrpc/codec.ts";
 import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
 import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
+import { nestedDeeperThan } from "../jsonrpc/depth.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
 import type { SocketTransport } from "../transport/socket-transport.ts";
 import { CloseCode } from "../transport/transport.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
 import type { CreateSessionOptions, Session, SessionViewer } from "../sessions/session.ts";
 import type { ConnectionHandle, HandlerContext, SessionsHandle } from "./context.ts";
-import type { Logger } from "./logger.ts";
+import { preview, type Logger } from "./logger.ts";
 import type { MethodEntry } from "./method.ts";
 
 /** What a connection needs from its gateway. */
 export interface ConnectionHost {
   readonly methods: ReadonlyMap<string, MethodEntry>;
-  readonly limits: { readonly maxMessageBytes: number; readonly maxBatch: number; readonly maxInFlight: number };
+  readonly limits: {
+    readonly maxMessageBytes: number;
+    readonly maxBatch: number;
+    readonly maxInFlight: number;
+    readonly maxParamsDepth: number;
+    readonly messagesPerSecond: number;
+  };
   readonly log: Logger;
   readonly sessions: SessionRegistry;
   /** Called once when the connection has torn down. */
   release(connection: Connection): void;
+  /** Asynchronous handlers still running across the gateway, even past their connection's teardown. */
+  running: number;
 }
 
 /** Counters reported in the teardown log line. */
@@ -33,6 +42,8 @@ export interface ConnectionStats {
   messages: number;
   parse_errors: number;
   dispatch_crashes: number;
+  /** Messages refused by the rate limit. */
+  rate_limited: number;
 }
 
 /** A reply destination that collects a batch's responses into one frame. */
@@ -118,7 +129,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
   /** Sessions this connection is attached to. */
   readonly sessions = new Set<Session>();
   readonly transport: SocketTransport;
-  readonly stats: ConnectionStats = { messages: 0, parse_errors: 0, dispatch_crashes: 0 };
+  readonly stats: ConnectionStats = { messages: 0, parse_errors: 0, dispatch_crashes: 0, rate_limited: 0 };
   #host: ConnectionHost;
   /** Calls counted in flight, and those with an id by id (for `rpc.cancel` and duplicates). */
   #open = new Set<Call>();
@@ -127,6 +138,13 @@ export class Connection implements ConnectionHandle, SessionViewer {
   #inlineBusy: Call | undefined;
   #closeReason: string | undefined;
   #closed = false;
+  /** Token bucket of `messagesPerSecond`, refilled continuously. */
+  #tokens: number;
+  #refilledAt = performance.now();
+  /** Messages refused in a row; a flood that goes on past another second's worth is closed 1008. */
+  #refusedInRow = 0;
+  /** Whether the current frame is long enough to hold params nested past the depth cap. */
+  #mayBeDeep = false;
 
   constructor(host: ConnectionHost, transport: SocketTransport, peer: string, principal: string) {
     this.#host = host;
@@ -134,6 +152,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
     this.peer = peer;
     this.principal = principal;
     this.id = crypto.randomUUID();
+    this.#tokens = host.limits.messagesPerSecond;
   }
 
   get log(): Logger {
@@ -170,6 +189,8 @@ export class Connection implements ConnectionHandle, SessionViewer {
     }
     const frame = decode(text);
     if (frame === undefined) return;
+    // Depth d needs at least 2d characters, so the common small message skips the walk.
+    this.#mayBeDeep = text.length > 2 * this.#host.limits.maxParamsDepth;
     if (!Array.isArray(frame)) {
       this.#receiveOne(frame, undefined);
       return;
@@ -247,6 +268,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
 
   #receiveOne(message: Message, batch: Batch | undefined): void {
     this.stats.messages++;
+    if (!this.#takeToken()) return this.#refuse(message, batch);
     switch (message.kind) {
       case "request":
       case "notification":
@@ -254,7 +276,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
       case "response":
         // A reply to a session's server → client request; one to an unknown id is dropped.
         if (!this.#host.sessions.reply(this, message.id, message.result, message.error)) {
-          this.#host.log.debug("response dropped", { peer: this.peer, id: message.id });
+          this.#host.log.debug("response dropped", { peer: this.peer, id: preview(message.id) });
         }
         return;
       case "invalid":
@@ -263,9 +285,38 @@ export class Connection implements ConnectionHandle, SessionViewer {
     }
   }
 
+  /** Takes one message's token from the bucket; false when it is empty. */
+  #takeToken(): boolean {
+    const rate = this.#host.limits.messagesPerSecond;
+    const now = performance.now();
+    this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) * rate) / 1000);
+    this.#refilledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    this.#refusedInRow = 0;
+    return true;
+  }
+
+  /** Answers a rate-limited message -32003 (a notification or reply is dropped); a flood that goes on is closed 1008. */
+  #refuse(message: Message, batch: Batch | undefined): void {
+    this.stats.rate_limited++;
+    const rate = this.#host.limits.messagesPerSecond;
+    if (++this.#refusedInRow > rate) {
+      this.close(CloseCode.Policy, "rate_limited");
+      return;
+    }
+    if (message.kind === "request") {
+      this.#write(batch, message.id, errorObject(ErrorCode.Overloaded, "Overloaded: too many messages per second", { messages_per_second: rate }));
+    }
+  }
+
   #dispatch(message: Request | Notification, batch: Batch | undefined): void {
     const entry = this.#host.methods.get(message.method);
     const id = message.kind === "request" ? message.id : undefined;
+    if (this.#mayBeDeep && nestedDeeperThan(message.params, this.#host.limits.maxParamsDepth)) {
+      if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.InvalidParams, "Invalid params: nested too deeply", { max_depth: this.#host.limits.maxParamsDepth }));
+      return;
+    }
     if (!entry) {
       if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.MethodNotFound, "Method not found", { method: message.method }));
       return;
@@ -273,7 +324,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
     if (entry.mode !== "immediate") {
       if (this.#open.size >= this.#host.limits.maxInFlight) {
         if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.Overloaded, "Overloaded: too many requests in flight", { max_in_flight: this.#host.limits.maxInFlight }));
-        else this.#host.log.warn("notification dropped: too many in flight", { peer: this.peer, method: message.method });
+        else this.#host.log.warn("notification dropped: too many in flight", { peer: this.peer, method: preview(message.method) });
         return;
       }
       if (id !== undefined && id !== null && this.#byId.get(id)?.done === false) {
@@ -305,6 +356,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
     }
     if (!call.counted) this.#count(call);
     if (call.entry.mode === "inline") this.#inlineBusy = call;
+    this.#host.running++;
     out.then(
       (value) => this.#settleAsync(call, value, undefined),
       (error: unknown) => this.#settleAsync(call, undefined, error ?? new Error("rejected")),
@@ -312,6 +364,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
   }
 
   #settleAsync(call: Call, value: unknown, error: unknown): void {
+    this.#host.running--;
     this.#settle(call, value, error);
     if (this.#inlineBusy === call) {
       this.#inlineBusy = undefined;
@@ -351,7 +404,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
   #errorFor(call: Call, error: unknown): ErrorObject {
     if (error instanceof RpcError) return error.toJSON();
     this.stats.dispatch_crashes++;
-    this.#host.log.error("handler failed", { peer: this.peer, method: call.method, id: call.id, error });
+    this.#host.log.error("handler failed", { peer: this.peer, method: preview(call.method), id: preview(call.id), error });
     return INTERNAL_ERROR;
   }
 
@@ -363,7 +416,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
       text = JSON.stringify(error ? errorResponse(id, error) : resultResponse(id, result));
     } catch (cause) {
       this.stats.dispatch_crashes++;
-      this.#host.log.error("result not serialisable", { peer: this.peer, id, error: cause });
+      this.#host.log.error("result not serialisable", { peer: this.peer, id: preview(id), error: cause });
       text = JSON.stringify(errorResponse(id, INTERNAL_ERROR));
     }
     if (!batch) {

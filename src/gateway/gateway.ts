@@ -11,7 +11,7 @@ import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
 import { openRpcDocument } from "./discover.ts";
-import { createGuard, createHandler, wsContextAdapter, type SocketAdapter } from "./hono.ts";
+import { createGuard, createHandler, wsContextAdapter, type GuardOptions, type SocketAdapter } from "./hono.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { toEntry, type MethodEntry, type MethodTable } from "./method.ts";
 
@@ -25,6 +25,14 @@ export interface Limits {
   maxInFlight: number;
   /** Open connections in total; more are refused with 503 by `guard()` (closed with 1013 if a burst got past it). Default 1024. */
   maxConnections: number;
+  /** Open connections per authenticated principal (with `auth`); more are refused with 503. Default 64. */
+  maxConnectionsPerPrincipal: number;
+  /** Messages per second per connection (a token bucket of one second's worth); over it -32003, and a flood that goes on for another second's worth is closed 1008. Default 5,000. */
+  messagesPerSecond: number;
+  /** Deepest nesting of arrays/objects in params; deeper answers -32602 before any handler or schema sees it. Default 32. */
+  maxParamsDepth: number;
+  /** A peer heard from not at all (no frame, no pong) for about this long is closed (server pings or the runtime's idle timeout). Default 60 s. */
+  peerTimeoutMs: number;
   /** Backlog at which a slow consumer is logged (once per episode). Default 1 MiB. */
   backlogWarnBytes: number;
   /** Backlog at which a slow consumer is cut with 1013. Default 8 MiB. */
@@ -38,6 +46,10 @@ export const defaultLimits: Readonly<Limits> = {
   maxBatch: 100,
   maxInFlight: 64,
   maxConnections: 1024,
+  maxConnectionsPerPrincipal: 64,
+  messagesPerSecond: 5_000,
+  maxParamsDepth: 32,
+  peerTimeoutMs: 60_000,
   backlogWarnBytes: 1 << 20,
   maxBacklogBytes: 8 << 20,
   sendStallMs: 30_000,
@@ -68,11 +80,16 @@ export interface GatewayOptions<M extends MethodTable> {
    * to it), or null to refuse with 401. Default: everyone is "anonymous".
    */
   auth?: (c: Context) => string | null | Promise<string | null>;
+  /**
+   * Browser origins allowed besides the page's own (same-origin), e.g. `["https://app.example"]`.
+   * A request with another `Origin` gets 403 before the upgrade; one without `Origin` (not a browser) passes.
+   */
+  origins?: string[];
 }
 
 /** Options of `gateway.close()`. */
 export interface CloseOptions {
-  /** How long to wait for clients to finish the close handshake. Default 5 s. */
+  /** How long to wait, in all, for clients to finish the close handshake and handlers to finish. Default 5 s. */
   timeoutMs?: number;
 }
 
@@ -95,13 +112,19 @@ export interface Gateway<M extends MethodTable = MethodTable> {
   readonly handler: (c: Context) => WSEvents;
   /** As `handler`, with a runtime's own socket adapter (batched writes, exact backlog, peer address). */
   handlerWith(adapter: SocketAdapter): (c: Context) => WSEvents;
-  /** Middleware to place before the upgrade: refuses new connections over the cap or after `close()`. */
-  guard(): MiddlewareHandler;
+  /**
+   * Middleware to place before the upgrade: 503 after `close()` or over the connection caps,
+   * 403 for a foreign `Origin` or (with `hosts`) a `Host` not on the list, 401 when `auth` refuses.
+   */
+  guard(options?: GuardOptions): MiddlewareHandler;
+  /** Open connections of `principal`. */
+  connectionsOf(principal: string): number;
   /** Opens a connection over `socket` for `principal` (default "anonymous") and sends `gateway.ready`. */
   open(socket: TransportSocket, peer: string, principal?: string): Connection;
   /**
    * Stops accepting, closes every connection with 1001 (their sessions detach), waits for
-   * them to go (or the timeout), then ends every session with reason `shutdown`.
+   * them to go and for running handlers to finish (both within `timeoutMs`), then ends every
+   * session with reason `shutdown`, which aborts the handlers still bound to one.
    */
   close(options?: CloseOptions): Promise<void>;
   /** True once `close()` was called. */
@@ -127,6 +150,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const epoch = crypto.randomUUID();
   const connections = new Set<Connection>();
+  const perPrincipal = new Map<string, number>();
   const sessions = new SessionRegistry(options.sessions ?? {}, epoch, (message, fields) => log.error(message, fields));
   const readyLimits = { max_message_bytes: limits.maxMessageBytes, max_batch: limits.maxBatch, max_in_flight: limits.maxInFlight };
 
@@ -150,8 +174,12 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     limits,
     log,
     sessions,
+    running: 0,
     release(connection) {
-      connections.delete(connection);
+      if (!connections.delete(connection)) return;
+      const left = (perPrincipal.get(connection.principal) ?? 1) - 1;
+      if (left === 0) perPrincipal.delete(connection.principal);
+      else perPrincipal.set(connection.principal, left);
       if (connections.size === 0) drained?.();
     },
   };
@@ -184,12 +212,17 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     },
     handler: createHandler(() => gateway, wsContextAdapter),
     handlerWith: (adapter) => createHandler(() => gateway, adapter),
-    guard: () => createGuard(gateway, options.auth),
+    guard: (guardOptions) => createGuard(gateway, { auth: options.auth, origins: options.origins, ...guardOptions }),
+    connectionsOf: (principal) => perPrincipal.get(principal) ?? 0,
 
     open(socket, peer, principal = ANONYMOUS) {
       // guard() checks before the upgrade, but upgrades it let through may open together
       // (Deno opens them only after answering them all), so the cap and shutdown hold here too.
-      const refused = closing ? "shutdown" : connections.size >= limits.maxConnections ? "too_many_connections" : undefined;
+      const refused = closing
+        ? "shutdown"
+        : connections.size >= limits.maxConnections || (options.auth && gateway.connectionsOf(principal) >= limits.maxConnectionsPerPrincipal)
+          ? "too_many_connections"
+          : undefined;
       if (!refused) startOnce();
       let connection: Connection | undefined;
       const transport = new SocketTransport(
@@ -202,6 +235,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       );
       connection = new Connection(host, transport, peer, principal);
       connections.add(connection);
+      perPrincipal.set(principal, gateway.connectionsOf(principal) + 1);
       if (refused) {
         log.warn("connection refused", { peer, reason: refused });
         connection.close(refused === "shutdown" ? CloseCode.GoingAway : CloseCode.TryAgainLater, refused);
@@ -228,7 +262,10 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
 
     async close({ timeoutMs = 5_000 } = {}) {
       closing = true;
+      const deadline = Date.now() + timeoutMs;
       await closeConnections(timeoutMs);
+      // Handlers bound to sessions outlive their connections: give them until the deadline.
+      while (host.running > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
       sessions.shutdown();
     },
   };

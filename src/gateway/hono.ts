@@ -6,6 +6,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { WSContext, WSEvents } from "hono/ws";
 import { CloseCode, standardSocket, type TransportSocket } from "../transport/transport.ts";
 import type { Connection } from "./connection.ts";
+import { offeredProtocols, SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "./auth.ts";
 import type { Gateway } from "./gateway.ts";
 
 /** How a runtime turns Hono's WebSocket context into a transport socket, and names the peer. */
@@ -66,19 +67,66 @@ export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (
   };
 }
 
+/** Options of `gateway.guard()`. */
+export interface GuardOptions {
+  /**
+   * Host names (without port) the `Host` header may carry. Against DNS rebinding, `serve()`
+   * sets the loopback names when it binds to a loopback address; set it the same way when you
+   * mount the gateway in your own app on 127.0.0.1.
+   */
+  hosts?: string[];
+}
+
+/** What `createGuard` checks, from the gateway's options and `guard()`'s. */
+export interface GuardPolicy extends GuardOptions {
+  auth?: (c: Context) => string | null | Promise<string | null>;
+  origins?: string[];
+}
+
+/** The host names of loopback addresses, as a `Host` header carries them. */
+export const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
+
+/** The host name of a `Host` header value (`[::1]:8787` → `[::1]`). */
+function hostName(host: string): string {
+  const end = host.startsWith("[") ? host.indexOf("]") + 1 : host.indexOf(":");
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
+}
+
 /**
- * The guard middleware: 503 when the gateway is closing or at its connection cap; with
- * `auth`, 401 unless it names a principal, which the handler then gives the connection.
+ * The guard middleware (DESIGN §6), in order: 503 when closing or at the connection cap;
+ * 403 for a `Host` off the list or a foreign `Origin`; 400 for a token in the subprotocol
+ * list without `switchboard.v1` first (Hono's helpers answer the first offered protocol, so
+ * the token would be echoed); 401 when `auth` refuses; 503 at the principal's cap.
  */
-export function createGuard(gateway: Gateway, auth?: (c: Context) => string | null | Promise<string | null>): MiddlewareHandler {
+export function createGuard(gateway: Gateway, policy: GuardPolicy): MiddlewareHandler {
+  const { auth, hosts } = policy;
+  const origins = new Set(policy.origins);
   return async (c, next) => {
     if (gateway.closing) return c.text("gateway is shutting down", 503);
     if (gateway.connections.size >= gateway.limits.maxConnections) return c.text("too many connections", 503);
+    const host = c.req.header("host") ?? "";
+    if (hosts && !hosts.includes(hostName(host))) return c.text("host not allowed", 403);
+    const origin = c.req.header("origin");
+    if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, host)) return c.text("origin not allowed", 403);
+    const protocols = offeredProtocols(c);
+    if (protocols.some((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX)) && protocols[0] !== SUBPROTOCOL) {
+      return c.text(`offer ${SUBPROTOCOL} first, then the token`, 400);
+    }
     if (auth) {
       const principal = await auth(c);
       if (principal === null) return c.text("unauthorized", 401);
+      if (gateway.connectionsOf(principal) >= gateway.limits.maxConnectionsPerPrincipal) return c.text("too many connections", 503);
       c.set(PRINCIPAL as never, principal as never);
     }
     await next();
   };
+}
+
+/** Whether a browser's `Origin` is the page the gateway itself serves (same host and port). */
+function sameOrigin(origin: string, host: string): boolean {
+  try {
+    return new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
 }

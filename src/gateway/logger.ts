@@ -39,3 +39,12 @@ function format(value: unknown): string {
 
 /** A logger that drops everything. */
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * A client-supplied value (a method name, an id) as logs may show it: at most `max`
+ * characters, so a log line never carries a message body.
+ */
+export function preview(value: unknown, max = 64): unknown {
+  if (typeof value !== "string") return value;
+  return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} chars)`;
+}

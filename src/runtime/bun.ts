@@ -6,7 +6,7 @@
 import type { ServerWebSocket, Server as BunServer } from "bun";
 import { upgradeWebSocket, websocket } from "hono/bun";
 import type { Gateway, SocketAdapter } from "../mod.ts";
-import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
 
 export type { Server, ServeOptions };
 
@@ -42,7 +42,7 @@ const adapter: SocketAdapter = {
  */
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
-  app.get(path, gateway.guard(), upgradeWebSocket(gateway.handlerWith(adapter)));
+  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
   const server = Bun.serve({
     hostname,
     port,
@@ -53,6 +53,9 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
       perMessageDeflate: false,
       // Our own backlog cap (1013) comes first; Bun's limit is only a backstop.
       backpressureLimit: gateway.limits.maxBacklogBytes * 2,
+      // Liveness: Bun pings an idle peer and closes one silent for this long (whole seconds).
+      idleTimeout: Math.min(960, Math.max(1, Math.ceil(gateway.limits.peerTimeoutMs / 1000))),
+      sendPings: true,
     },
   });
   const bound = server.port!;

@@ -5,7 +5,7 @@
  */
 import { upgradeWebSocket } from "hono/deno";
 import type { Gateway, SocketAdapter } from "../mod.ts";
-import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
 
 export type { Server, ServeOptions };
 
@@ -26,7 +26,10 @@ const adapter: SocketAdapter = {
  */
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
-  app.get(path, gateway.guard(), upgradeWebSocket(gateway.handlerWith(adapter)));
+  // Liveness: Deno pings after `idleTimeout` s of silence and closes a peer that does not pong
+  // within as long again, so half of `peerTimeoutMs` each.
+  const idleTimeout = Math.max(1, Math.round(gateway.limits.peerTimeoutMs / 2000));
+  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter), { idleTimeout }));
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({ hostname, port, onListen: (addr) => listening.resolve(addr) }, app.fetch);
   const addr = await listening.promise;

@@ -12,7 +12,8 @@ import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Gateway, SocketAdapter } from "../mod.ts";
 import { standardSocket } from "../transport/transport.ts";
-import { baseUrl, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+import { SUBPROTOCOL } from "../gateway/auth.ts";
+import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
 
 export type { Server, ServeOptions };
 
@@ -26,13 +27,30 @@ export type { Server, ServeOptions };
  */
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: gateway.limits.maxMessageBytes, perMessageDeflate: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: gateway.limits.maxMessageBytes,
+    perMessageDeflate: false,
+    // Answer only our own subprotocol, never a token offered beside it.
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
   // The TCP socket under each WebSocket, for corking; registered before the server's own listener.
   const tcp = new WeakMap<WebSocket, Socket>();
+  // Liveness: a ping every half `peerTimeoutMs`; a peer that has sent nothing since the last one is cut.
+  const heard = new WeakSet<WebSocket>();
   wss.on("connection", (ws: WebSocket, request) => {
     request.socket.setNoDelay(true);
     tcp.set(ws, request.socket);
+    heard.add(ws);
+    const alive = () => heard.add(ws);
+    ws.on("pong", alive).on("message", alive);
   });
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!heard.delete(ws)) ws.terminate();
+      else ws.ping();
+    }
+  }, gateway.limits.peerTimeoutMs / 2);
 
   const adapter: SocketAdapter = {
     socket(ctx) {
@@ -54,7 +72,7 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     },
   };
 
-  app.get(path, gateway.guard(), upgradeWebSocket(gateway.handlerWith(adapter)));
+  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
   const server = serveHono({ fetch: app.fetch, hostname, port, websocket: { server: wss } });
   await once(server, "listening");
   const bound = (server.address() as AddressInfo).port;
@@ -63,6 +81,7 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     url: baseUrl(hostname, bound),
     port: bound,
     async close() {
+      clearInterval(pinger);
       await gateway.close({ timeoutMs: closeTimeoutMs });
       for (const ws of wss.clients) ws.terminate();
       const closed = once(server, "close");

@@ -1,4 +1,6 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import type { Gateway } from "../gateway/gateway.ts";
+import { LOOPBACK_HOSTS } from "../gateway/hono.ts";
 
 /** Options of `serve()` on every runtime. */
 export interface ServeOptions {
@@ -32,6 +34,15 @@ export function resolveServeOptions(options: ServeOptions) {
     app: options.app ?? new Hono(),
     closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
   };
+}
+
+/**
+ * `gateway.guard()` for a server bound to `hostname`: on a loopback address, only loopback
+ * names may appear in `Host`, so a rebinding DNS name cannot reach the gateway from a web page.
+ */
+export function guardFor(gateway: Gateway, hostname: string): MiddlewareHandler {
+  const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+  return gateway.guard(loopback ? { hosts: LOOPBACK_HOSTS } : {});
 }
 
 /** The HTTP base URL for a bound address (IPv6 hosts in brackets). */

@@ -1,0 +1,126 @@
+/**
+ * Built-in authentication for `auth(c)` (DESIGN §6): a bearer token in `Authorization`, the
+ * same token in the `Sec-WebSocket-Protocol` list (browsers cannot set headers on a
+ * WebSocket), or a short-lived single-use ticket in the query, minted by an HTTP route the
+ * app already authenticates.
+ */
+import type { Context, Handler } from "hono";
+
+/** The subprotocol every client offers first; the only one the server ever answers. */
+export const SUBPROTOCOL = "switchboard.v1";
+/** A token in the subprotocol list is offered as `switchboard.token.<token>`. */
+export const TOKEN_PROTOCOL_PREFIX = "switchboard.token.";
+
+const encoder = new TextEncoder();
+
+/**
+ * Compares two strings in time that depends only on their lengths, not on where they
+ * differ, so a token cannot be guessed a character at a time from response timings.
+ */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0, n = Math.max(x.length, y.length); i < n; i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+/** The subprotocols a request offers, in order. */
+export function offeredProtocols(c: Context): string[] {
+  const header = c.req.header("sec-websocket-protocol");
+  return header ? header.split(",").map((p) => p.trim()).filter(Boolean) : [];
+}
+
+/**
+ * Single-use tickets: `mint(principal)` returns a random ticket valid for `ttlMs`;
+ * `redeem(ticket)` returns its principal once, then never again. Expired tickets are
+ * dropped as new ones are minted, so the book stays as small as the tickets in flight.
+ */
+export class Tickets {
+  readonly ttlMs: number;
+  #book = new Map<string, { principal: string; expires: number }>();
+
+  constructor({ ttlMs = 30_000 }: { ttlMs?: number } = {}) {
+    this.ttlMs = ttlMs;
+  }
+
+  /** Tickets minted and not yet redeemed or expired. */
+  get size(): number {
+    return this.#book.size;
+  }
+
+  mint(principal: string): string {
+    const now = performance.now();
+    // The Map iterates oldest first: stop at the first ticket still valid.
+    for (const [ticket, entry] of this.#book) {
+      if (entry.expires > now) break;
+      this.#book.delete(ticket);
+    }
+    const bytes = crypto.getRandomValues(new Uint8Array(24));
+    const ticket = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+    this.#book.set(ticket, { principal, expires: now + this.ttlMs });
+    return ticket;
+  }
+
+  /** The ticket's principal, or null if it is unknown, used or expired. */
+  redeem(ticket: string): string | null {
+    // A Map lookup by the ticket itself: its hash reveals nothing about near misses.
+    const entry = this.#book.get(ticket);
+    if (!entry) return null;
+    this.#book.delete(ticket);
+    return entry.expires > performance.now() ? entry.principal : null;
+  }
+
+  /**
+   * A Hono handler for the route that mints tickets, behind the app's own authentication:
+   * answers `{ticket, expires_in_ms}` for the principal `principalOf(c)` names, else 401.
+   */
+  route(principalOf: (c: Context) => string | null | Promise<string | null>): Handler {
+    return async (c) => {
+      const principal = await principalOf(c);
+      if (principal === null) return c.json({ error: "unauthorized" }, 401);
+      return c.json({ ticket: this.mint(principal), expires_in_ms: this.ttlMs });
+    };
+  }
+}
+
+/** Options of `tokenAuth`. */
+export interface TokenAuthOptions {
+  /** Accepted tokens and the principal each one names. */
+  tokens?: Record<string, string>;
+  /** Or a function from a token to its principal (null: refused); it must compare in constant time itself. */
+  verify?: (token: string) => string | null | Promise<string | null>;
+  /** Accept `?ticket=` from these tickets too. */
+  tickets?: Tickets;
+}
+
+/**
+ * An `auth(c)` for `createGateway` that accepts a bearer token in `Authorization`, in the
+ * subprotocol list as `switchboard.token.<token>` (after `switchboard.v1`, which is what the
+ * server answers: the token is never echoed), or a ticket in the query.
+ *
+ * @example
+ * const tickets = new Tickets();
+ * const gateway = createGateway({ auth: tokenAuth({ tokens: { [token]: "me" }, tickets }), methods });
+ * app.post("/api/ticket", tickets.route(tokenAuth({ tokens: { [token]: "me" } })));
+ */
+export function tokenAuth(options: TokenAuthOptions): (c: Context) => Promise<string | null> {
+  const entries = Object.entries(options.tokens ?? {});
+  const verify =
+    options.verify ??
+    ((token: string) => {
+      // Compare against every token, never stopping early.
+      let principal: string | null = null;
+      for (const [known, name] of entries) if (constantTimeEqual(token, known)) principal = name;
+      return principal;
+    });
+  return async (c) => {
+    const header = c.req.header("authorization");
+    if (header?.startsWith("Bearer ")) return verify(header.slice(7).trim());
+    const offered = offeredProtocols(c).find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
+    if (offered) return verify(offered.slice(TOKEN_PROTOCOL_PREFIX.length));
+    const ticket = c.req.query("ticket");
+    if (ticket && options.tickets) return options.tickets.redeem(ticket);
+    return null;
+  };
+}
