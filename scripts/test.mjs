@@ -6,7 +6,10 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
 const bin = (name) => join("node_modules", ".bin", name);
-const testFiles = readdirSync("test").filter((f) => f.endsWith(".test.ts")).sort().map((f) => join("test", f));
+// test/*.test.ts and test/faults/*.test.ts (the fault-injection suite).
+const testFiles = ["test", join("test", "faults")].flatMap((dir) =>
+  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().map((f) => join(dir, f)) : [],
+);
 
 /** Runs a command with its output shown live; resolves with its exit code and output. */
 function run(command, args, options = {}) {

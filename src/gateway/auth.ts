@@ -6,10 +6,9 @@
  */
 import type { Context, Handler } from "hono";
 
-/** The subprotocol every client offers first; the only one the server ever answers. */
-export const SUBPROTOCOL = "switchboard.v1";
-/** A token in the subprotocol list is offered as `switchboard.token.<token>`. */
-export const TOKEN_PROTOCOL_PREFIX = "switchboard.token.";
+import { TOKEN_PROTOCOL_PREFIX } from "../jsonrpc/protocol.ts";
+
+export { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../jsonrpc/protocol.ts";
 
 const encoder = new TextEncoder();
 

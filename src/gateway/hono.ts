@@ -31,16 +31,40 @@ export const wsContextAdapter: SocketAdapter = {
 
 const BINARY = "Binary frames are not supported: send JSON-RPC as text frames";
 
+/**
+ * Where `createHandler`'s `WSEvents` keep the connection's frame receiver, for a runtime
+ * adapter that gets each frame's data from the runtime itself: Hono's Bun helper builds a
+ * `MessageEvent` and a `WSContext` (with a parsed `URL`) for every frame, which measured more
+ * than the whole gateway's own work per message. Takes a text frame's string or any binary
+ * data; never throws (what would reach `onError` on Hono's path tears the connection down here too).
+ */
+export const RECEIVE: unique symbol = Symbol("switchboard.receive");
+
+/** The `WSEvents` `createHandler` returns. */
+export interface GatewayEvents extends WSEvents {
+  [RECEIVE](data: unknown): void;
+}
+
 /** Where `guard()` leaves the principal for the handler. */
 const PRINCIPAL = "switchboard.principal";
 
 /** Builds `(c) => WSEvents` for a gateway; every call is one connection. */
-export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (c: Context) => WSEvents {
+export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (c: Context) => GatewayEvents {
   return (c) => {
     const peer = adapter.peer(c);
     const principal = c.get(PRINCIPAL as never) as string | undefined;
     let connection: Connection | undefined;
+    const receive = (data: unknown) => {
+      if (!connection) return;
+      try {
+        if (typeof data === "string") connection.receive(data);
+        else connection.reject(BINARY);
+      } catch {
+        connection.teardown("socket_error");
+      }
+    };
     return {
+      [RECEIVE]: receive,
       onOpen(_event, ws) {
         const socket = adapter.socket(ws);
         // With `auth`, a principal comes only from guard(): a route mounted without it gets none.
@@ -52,10 +76,7 @@ export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (
         connection = gateway().open(socket, peer, principal);
       },
       onMessage(event) {
-        if (!connection) return;
-        const data = event.data;
-        if (typeof data === "string") connection.receive(data);
-        else connection.reject(BINARY);
+        receive(event.data);
       },
       onClose(event) {
         connection?.teardown(`peer_closed_${event.code}`);

@@ -1,7 +1,7 @@
 /**
  * The wire shapes of JSON-RPC 2.0 (§4–§5) as valibot schemas. They are the contract:
  * `decode` checks the same shapes by hand on its hot path and falls back to these schemas
- * only to explain why a message is invalid, and the client validates responses with them.
+ * only to explain why a message is invalid.
  */
 import * as v from "valibot";
 

@@ -2,13 +2,33 @@
  * `switchboard/bun`: serve a gateway with `Bun.serve` and `upgradeWebSocket` / `websocket`
  * from `hono/bun`: `maxPayloadLength` from the gateway's limits (1009), no compression,
  * each flush corked, and a dropped send treated as a failed one (never silently lost).
+ *
+ * Frames from the peer skip Hono's per-message wrapping: `hono/bun`'s `message` handler builds
+ * a `MessageEvent`, a `WSContext` and a `URL` for every frame, which cost more CPU than the
+ * whole gateway's own work per request. Our `message` hands the frame's data straight to the
+ * connection (`RECEIVE`); upgrades, `open` and `close` still go through `hono/bun`, and
+ * events of any other handler mounted on the same server take Hono's path unchanged.
  */
 import type { ServerWebSocket, Server as BunServer } from "bun";
-import { upgradeWebSocket, websocket } from "hono/bun";
+import { upgradeWebSocket, websocket, type BunWebSocketData } from "hono/bun";
 import type { Gateway, SocketAdapter } from "../mod.ts";
+import { RECEIVE, type GatewayEvents } from "../gateway/hono.ts";
 import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
 
 export type { Server, ServeOptions };
+
+/** What `hono/bun`'s `upgradeWebSocket` leaves in `ws.data`; `events` is ours when `RECEIVE` is set. */
+type HonoSocket = ServerWebSocket<BunWebSocketData & { events: Partial<GatewayEvents> }>;
+
+/** `hono/bun`'s `websocket`, with frames delivered directly to a gateway connection. */
+const handlers = {
+  ...websocket,
+  message(ws: HonoSocket, message: string | Buffer) {
+    const receive = ws.data.events[RECEIVE];
+    if (receive) receive(message);
+    else websocket.message(ws, message);
+  },
+};
 
 const adapter: SocketAdapter = {
   socket(ctx) {
@@ -16,7 +36,7 @@ const adapter: SocketAdapter = {
     return {
       send(text) {
         // Bun answers 0 when it dropped the frame; -1 means queued under backpressure.
-        if (ws.send(text) === 0) throw new Error("frame dropped by the socket");
+        if (ws.sendText(text) === 0) throw new Error("frame dropped by the socket");
       },
       close: (code, reason) => ws.close(code, reason),
       get readyState() {
@@ -48,7 +68,7 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     port,
     fetch: app.fetch,
     websocket: {
-      ...websocket,
+      ...handlers,
       maxPayloadLength: gateway.limits.maxMessageBytes,
       perMessageDeflate: false,
       // Our own backlog cap (1013) comes first; Bun's limit is only a backstop.

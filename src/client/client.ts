@@ -1,0 +1,518 @@
+/**
+ * The Switchboard client: calls, events and server requests over one channel (a WebSocket,
+ * or a child process's stdio), and the part every app gets wrong by hand — reconnect with
+ * backoff, resume of every session it follows, de-duplication by seq, and heartbeats.
+ *
+ * Order on each (re)connection: wait for `gateway.ready`; resume the followed sessions;
+ * then send what was queued while disconnected (idempotent calls being retried, then new
+ * calls and notifications in the order they were made).
+ */
+import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
+import { Backoff, type BackoffOptions } from "./backoff.ts";
+import type { SessionEvent, Signature, SignaturesOf } from "./types.ts";
+
+/** What the client speaks over. */
+export interface Channel {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** How a channel reports to the client. */
+export interface ChannelEvents {
+  onMessage(text: string): void;
+  onClose(code: number, reason: string): void;
+}
+
+/** Opens a new channel (called again for every reconnect). */
+export type Dial = (events: ChannelEvents) => Channel | Promise<Channel>;
+
+/** The connection's state, for user interfaces. */
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+
+/** The `gateway.ready` payload. */
+export interface ReadyPayload {
+  protocol: string;
+  connection_id: string;
+  epoch: string;
+  heartbeat_ms: number;
+  limits: Record<string, number>;
+  [extra: string]: unknown;
+}
+
+/** What a resume after a reconnect found, for each followed session. */
+export interface ResumeReport {
+  session_id: string;
+  /** Events the client missed were evicted: refetch the session's state. */
+  truncated: boolean;
+  replayed: number;
+  /** The gateway restarted (new epoch): seqs began again. */
+  epochChanged: boolean;
+  /** The session is gone (-32001 or another error); it is no longer followed. */
+  error?: RpcError;
+}
+
+/** Thrown to calls in flight when the connection drops (or the client closes). */
+export class ConnectionLost extends Error {
+  constructor(message = "connection lost") {
+    super(message);
+    this.name = "ConnectionLost";
+  }
+}
+
+/** Options common to every client. */
+export interface ClientOptions {
+  /** Reconnect timing, or false to stay closed after a drop. */
+  reconnect?: BackoffOptions | false;
+  /** How often to send `gateway.ping`. Default: the server's `heartbeat_ms`. 0 = never. */
+  heartbeatMs?: number;
+  /** A ping unanswered this long means the connection is dead: drop it and reconnect. Default: `heartbeatMs`. */
+  heartbeatTimeoutMs?: number;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Reject with a -32800 `RpcError` (and send `rpc.cancel`) after this long. */
+  timeoutMs?: number;
+  /** Aborting sends `rpc.cancel` and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Safe to run twice: sent again after a reconnect instead of rejecting with `ConnectionLost`. */
+  idempotent?: boolean;
+}
+
+/** A handler for a server → client request; what it returns (or throws as `RpcError`) is the reply. */
+export type RequestHandler = (params: any, context: { signal: AbortSignal; id: string }) => unknown;
+
+interface PendingCall {
+  readonly id: number;
+  readonly text: string;
+  readonly idempotent: boolean;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** Handed to the current channel (not just queued). */
+  sent: boolean;
+  dispose(): void;
+}
+
+/** A server request this client has seen: its reply once there is one, and how to cancel it. */
+interface Served {
+  reply?: string;
+  controller: AbortController;
+}
+
+/** How many answered server requests to remember, so a re-sent one is answered from memory. */
+const SERVED_MEMORY = 1_000;
+
+/** A Switchboard client. Create one with `connect()` (or `connectStdio()`). */
+export class Client<G = unknown> {
+  /** Resolves with the first `gateway.ready` payload (it is never missed: this promise holds it). */
+  readonly ready: Promise<ReadyPayload>;
+  #resolveReady!: (payload: ReadyPayload) => void;
+  #rejectReady!: (error: unknown) => void;
+  #dial: Dial;
+  #options: ClientOptions;
+  #backoff: Backoff | undefined;
+  #state: ConnectionState = "connecting";
+  #channel: Channel | undefined;
+  /** Bumped per channel, so a late event from a dropped channel is ignored. */
+  #generation = 0;
+  #open = false;
+  #nextId = 1;
+  #calls = new Map<number, PendingCall>();
+  /** Frames made while not open, in order (call frames are looked up in `#calls` when sent). */
+  #outbox: ({ call: PendingCall } | { text: string })[] = [];
+  #listeners = new Map<string, Set<(event: SessionEvent) => void>>();
+  #stateListeners = new Set<(state: ConnectionState) => void>();
+  #resumeListeners = new Set<(report: ResumeReport) => void>();
+  #handlers = new Map<string, RequestHandler>();
+  #served = new Map<string, Served>();
+  /** Followed sessions and the last seq seen of each. */
+  #sessions = new Map<string, number>();
+  #epoch: string | undefined;
+  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(dial: Dial, options: ClientOptions = {}) {
+    this.#dial = dial;
+    this.#options = options;
+    this.#backoff = options.reconnect === false ? undefined : new Backoff(options.reconnect);
+    this.ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    // A client closed before its first ready rejects `ready`; nobody need listen for that.
+    this.ready.catch(() => {});
+    void this.#connect();
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The sessions followed (resumed after a reconnect) and the last seq seen of each. */
+  get sessions(): ReadonlyMap<string, number> {
+    return this.#sessions;
+  }
+
+  /**
+   * Calls `method` and resolves with its result; rejects with an `RpcError` for an error
+   * answer, or `ConnectionLost` if the connection drops first (unless `idempotent`).
+   */
+  call<K extends keyof SignaturesOf<G> & string>(
+    method: K,
+    params?: SignaturesOf<G>[K] extends Signature<infer P, any> ? P : never,
+    options: CallOptions = {},
+  ): Promise<SignaturesOf<G>[K] extends Signature<any, infer R> ? R : never> {
+    if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
+    const { signal, timeoutMs, idempotent = false } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.#abandon(call, signal!.reason);
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.#abandon(call, new RpcError(ErrorCode.RequestCancelled, `${method} timed out after ${timeoutMs} ms`)), timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const call: PendingCall = {
+        id,
+        text: JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params }),
+        idempotent,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        sent: false,
+        dispose: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        },
+      };
+      this.#calls.set(id, call);
+      this.#sendCall(call);
+    });
+  }
+
+  /** Sends a notification (no answer). Queued while disconnected. */
+  notify(method: string, params?: unknown): void {
+    if (this.#state === "closed") return;
+    this.#send(JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params }));
+  }
+
+  /**
+   * Sends several calls in one frame and resolves with each one's outcome, in order:
+   * `{ok: true, result}` or `{ok: false, error}`.
+   */
+  batch(calls: { method: string; params?: unknown }[]): Promise<({ ok: true; result: unknown } | { ok: false; error: unknown })[]> {
+    if (calls.length === 0) return Promise.resolve([]);
+    const parts: PendingCall[] = [];
+    const promises = calls.map(
+      ({ method, params }) =>
+        new Promise<unknown>((resolve, reject) => {
+          const id = this.#nextId++;
+          const call: PendingCall = { id, text: JSON.stringify({ jsonrpc: "2.0", id, method, params }), idempotent: false, resolve, reject, sent: false, dispose: () => {} };
+          this.#calls.set(id, call);
+          parts.push(call);
+        }),
+    );
+    const frame = `[${parts.map((call) => call.text).join(",")}]`;
+    if (this.#open) {
+      for (const call of parts) call.sent = true;
+      this.#channel!.send(frame);
+    } else {
+      // Queued as separate frames: on reconnect each goes out in order.
+      for (const call of parts) this.#outbox.push({ call });
+    }
+    return Promise.all(promises.map((p) => p.then((result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error }))));
+  }
+
+  /**
+   * Listens for events of `type` (`"*"` for all). Session events arrive once each, in seq
+   * order, across reconnects. Returns the unsubscribe function.
+   */
+  on<P = any>(type: string, listener: (event: SessionEvent<P>) => void): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, (set = new Set()));
+    set.add(listener as (event: SessionEvent) => void);
+    return () => set!.delete(listener as (event: SessionEvent) => void);
+  }
+
+  /**
+   * Answers server → client requests for `method` (e.g. `approval`). A request re-sent after
+   * a reconnect reaches the handler once; its answer is sent again from memory. Without a
+   * handler the client answers -32601; a handler that throws answers -32603 (or its `RpcError`).
+   */
+  handle(method: string, handler: RequestHandler): () => void {
+    this.#handlers.set(method, handler);
+    return () => {
+      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
+    };
+  }
+
+  /** Listens for state changes (connecting / open / reconnecting / closed). */
+  onStateChange(listener: (state: ConnectionState) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  /** Listens for the outcome of each automatic resume after a reconnect. */
+  onResume(listener: (report: ResumeReport) => void): () => void {
+    this.#resumeListeners.add(listener);
+    return () => this.#resumeListeners.delete(listener);
+  }
+
+  /** Follows a session: its events are de-duplicated and it is resumed after every reconnect. */
+  follow(sessionId: string, afterSeq = 0): void {
+    if (!this.#sessions.has(sessionId)) this.#sessions.set(sessionId, afterSeq);
+  }
+
+  /** Stops following a session. */
+  unfollow(sessionId: string): void {
+    this.#sessions.delete(sessionId);
+  }
+
+  /** Closes for good: calls in flight reject with `ConnectionLost`. */
+  close(): void {
+    if (this.#state === "closed") return;
+    this.#setState("closed");
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#stopHeartbeat();
+    const channel = this.#channel;
+    this.#dropChannel();
+    channel?.close(1000, "client closed");
+    for (const call of this.#calls.values()) this.#fail(call, new ConnectionLost("client closed"));
+    this.#outbox = [];
+    this.#rejectReady(new ConnectionLost("client closed"));
+  }
+
+  async #connect(): Promise<void> {
+    const generation = ++this.#generation;
+    const events: ChannelEvents = {
+      onMessage: (text) => {
+        if (generation === this.#generation) this.#receive(text);
+      },
+      onClose: () => {
+        if (generation === this.#generation) this.#lost();
+      },
+    };
+    try {
+      const channel = await this.#dial(events);
+      if (generation !== this.#generation || this.#state === "closed") return channel.close(1000, "client closed");
+      this.#channel = channel;
+    } catch {
+      if (generation === this.#generation) this.#lost();
+    }
+  }
+
+  #receive(text: string): void {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return; // not ours to answer: the server never sends invalid JSON
+    }
+    if (Array.isArray(frame)) for (const message of frame) this.#receiveOne(message);
+    else this.#receiveOne(frame);
+  }
+
+  #receiveOne(message: any): void {
+    if (typeof message !== "object" || message === null) return;
+    if (message.method === "event" && message.id === undefined) return this.#event(message.params);
+    if (typeof message.method === "string" && message.id !== undefined) return this.#serve(message.id, message.method, message.params);
+    if (typeof message.id === "number") this.#answer(message.id, message.result, message.error);
+  }
+
+  #event(event: SessionEvent | undefined): void {
+    if (!event || typeof event.type !== "string") return;
+    if (event.type === "gateway.ready" && event.session_id === undefined) return this.#ready(event.payload as ReadyPayload);
+    const sessionId = event.session_id;
+    if (sessionId !== undefined && typeof event.seq === "number") {
+      const last = this.#sessions.get(sessionId);
+      if (last !== undefined && event.seq <= last) return; // seen before this reconnect
+      this.#sessions.set(sessionId, event.seq);
+      if (event.type === "session.closed") this.#sessions.delete(sessionId);
+    }
+    if (event.type === "request.cancel") this.#served.get((event.payload as { id: string })?.id)?.controller.abort(event.payload);
+    this.#emit(event.type, event);
+  }
+
+  #emit(type: string, event: SessionEvent): void {
+    for (const key of [type, "*"]) {
+      for (const listener of this.#listeners.get(key) ?? []) {
+        try {
+          listener(event);
+        } catch (error) {
+          // A listener's bug must not stop delivery to the others.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    }
+  }
+
+  #ready(payload: ReadyPayload): void {
+    const epochChanged = this.#epoch !== undefined && this.#epoch !== payload.epoch;
+    this.#epoch = payload.epoch;
+    if (epochChanged) for (const id of this.#sessions.keys()) this.#sessions.set(id, 0);
+    this.#open = true;
+    this.#resolveReady(payload);
+    for (const [sessionId, afterSeq] of this.#sessions) this.#resume(sessionId, afterSeq, epochChanged);
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    for (const item of outbox) {
+      if ("text" in item) this.#channel!.send(item.text);
+      else if (this.#calls.has(item.call.id)) this.#sendCall(item.call);
+    }
+    this.#setState("open");
+    this.#startHeartbeat(payload.heartbeat_ms);
+    const generation = this.#generation;
+    if (this.#backoff) this.#later(() => generation === this.#generation && this.#backoff!.reset(), this.#backoff.stableMs);
+  }
+
+  #resume(sessionId: string, afterSeq: number, epochChanged: boolean): void {
+    this.call("session.resume" as never, { session_id: sessionId, after_seq: afterSeq } as never).then(
+      (result: any) => this.#report({ session_id: sessionId, truncated: result.truncated, replayed: result.replayed, epochChanged }),
+      (error: unknown) => {
+        if (error instanceof ConnectionLost) return; // the next reconnect resumes it again
+        this.#sessions.delete(sessionId);
+        this.#report({ session_id: sessionId, truncated: true, replayed: 0, epochChanged, error: error as RpcError });
+      },
+    );
+  }
+
+  #report(report: ResumeReport): void {
+    for (const listener of this.#resumeListeners) listener(report);
+  }
+
+  #answer(id: number, result: unknown, error: ErrorObject | undefined): void {
+    const call = this.#calls.get(id);
+    if (!call) return;
+    this.#calls.delete(id);
+    call.dispose();
+    if (error) call.reject(new RpcError(error.code, error.message, error.data));
+    else {
+      // A result naming a session (as `session.create` answers) makes the client follow it.
+      const sessionId = (result as { session_id?: unknown } | null)?.session_id;
+      if (typeof sessionId === "string") this.follow(sessionId);
+      call.resolve(result);
+    }
+  }
+
+  #serve(id: string | number, method: string, params: unknown): void {
+    const key = String(id);
+    const seen = this.#served.get(key);
+    if (seen) {
+      // Re-sent after a reconnect: answer again if we have; a handler still running answers when done.
+      if (seen.reply && this.#open) this.#channel!.send(seen.reply);
+      return;
+    }
+    const served: Served = { controller: new AbortController() };
+    this.#served.set(key, served);
+    this.#forgetOldServed();
+    const reply = (message: object) => {
+      served.reply = JSON.stringify({ jsonrpc: "2.0", id, ...message });
+      if (this.#open) this.#channel!.send(served.reply);
+    };
+    const handler = this.#handlers.get(method);
+    if (!handler) return reply({ error: { code: ErrorCode.MethodNotFound, message: "Method not found", data: { method } } });
+    Promise.resolve()
+      .then(() => handler(params, { signal: served.controller.signal, id: key }))
+      .then(
+        (result) => reply({ result: result ?? null }),
+        (error: unknown) => reply({ error: error instanceof RpcError ? error.toJSON() : { code: ErrorCode.InternalError, message: "Internal error" } }),
+      );
+  }
+
+  #forgetOldServed(): void {
+    if (this.#served.size <= SERVED_MEMORY) return;
+    for (const [key, served] of this.#served) {
+      if (this.#served.size <= SERVED_MEMORY) return;
+      if (served.reply) this.#served.delete(key);
+    }
+  }
+
+  #sendCall(call: PendingCall): void {
+    if (!this.#open) {
+      this.#outbox.push({ call });
+      return;
+    }
+    call.sent = true;
+    this.#channel!.send(call.text);
+  }
+
+  #send(text: string): void {
+    if (this.#open) this.#channel!.send(text);
+    else this.#outbox.push({ text });
+  }
+
+  /** A call given up by its caller (abort or timeout): tell the server to stop, if it has it. */
+  #abandon(call: PendingCall, reason: unknown): void {
+    if (!this.#calls.has(call.id)) return;
+    if (call.sent && this.#open) this.notify("rpc.cancel", { id: call.id });
+    this.#fail(call, reason);
+  }
+
+  #fail(call: PendingCall, error: unknown): void {
+    this.#calls.delete(call.id);
+    call.dispose();
+    call.reject(error);
+  }
+
+  /** The channel dropped: fail or re-queue calls, and reconnect after a backoff delay. */
+  #lost(): void {
+    if (this.#state === "closed") return;
+    this.#dropChannel();
+    this.#stopHeartbeat();
+    for (const call of [...this.#calls.values()]) {
+      if (!call.sent) continue; // still queued: goes out after the reconnect
+      if (call.idempotent) {
+        call.sent = false;
+        this.#outbox.unshift({ call });
+      } else this.#fail(call, new ConnectionLost());
+    }
+    if (!this.#backoff) {
+      this.close();
+      return;
+    }
+    this.#setState("reconnecting");
+    this.#later(() => void this.#connect(), this.#backoff.next());
+  }
+
+  #dropChannel(): void {
+    this.#generation++;
+    this.#channel = undefined;
+    this.#open = false;
+  }
+
+  #startHeartbeat(serverMs: number): void {
+    this.#stopHeartbeat();
+    const every = this.#options.heartbeatMs ?? serverMs;
+    if (!every) return;
+    const timeoutMs = this.#options.heartbeatTimeoutMs ?? every;
+    const channel = this.#channel;
+    this.#heartbeat = setInterval(() => {
+      this.call("gateway.ping" as never, undefined as never, { timeoutMs }).catch((error: unknown) => {
+        // Unanswered: the connection is dead even if the socket has not noticed. Drop it.
+        if (error instanceof RpcError && this.#channel === channel) {
+          channel?.close(4000, "heartbeat timeout");
+          this.#lost();
+        }
+      });
+    }, every);
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  #later(run: () => void, ms: number): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      run();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #setState(state: ConnectionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    for (const listener of this.#stateListeners) listener(state);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The client SDK (issue 6) against the real gateway on this runtime: reconnect, resume,
+ * de-duplication, heartbeats, calls at a drop, server requests across a reconnect, stdio.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as v from "valibot";
+import { connect, ConnectionLost, RpcError, type ConnectionState, type ConnectOptions, type ResumeReport, type SessionEvent } from "../src/client/mod.ts";
+import { connectStdio } from "../src/runtime/stdio-client.ts";
+import { createGateway, ErrorCode, method, type Gateway } from "../src/mod.ts";
+import { CutProxy } from "./helpers/cut-proxy.ts";
+import { captureLogger, runtimeCommand, serveOn, startGateway, until, webSocketClass } from "./helpers/runtime.ts";
+import { gate, sessionMethods } from "./helpers/session-methods.ts";
+
+/** Client options for tests: the WebSocket of this runtime (`ws` on Node 20), quick reconnects. */
+async function fast(extra: ConnectOptions = {}): Promise<ConnectOptions> {
+  return { WebSocket: await webSocketClass(), reconnect: { baseMs: 10, capMs: 50 }, ...extra };
+}
+
+function clientGatewayMethods() {
+  return {
+    ...sessionMethods(),
+    "demo.sleep": method({
+      params: v.object({ ms: v.number() }),
+      concurrent: true,
+      handler: ({ ms }, ctx) =>
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(() => resolve({ slept: ms }), ms);
+          ctx.signal.addEventListener("abort", () => {
+            clearTimeout(timer);
+            reject(ctx.signal.reason);
+          });
+        }),
+    }),
+    echo: (params: unknown) => params,
+  };
+}
+
+/** Resolves at the client's next drop (reconnects are quick: polling the state could miss it); rejects after 5 s. */
+function nextDrop(client: { onStateChange(listener: (state: ConnectionState) => void): () => void }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (off(), reject(new Error("the client did not drop within 5 s"))), 5_000);
+    const off = client.onStateChange((state) => {
+      if (state === "reconnecting") {
+        off();
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+async function withProxy(wsUrl: string) {
+  const proxy = await CutProxy.start(wsUrl);
+  return Object.assign(proxy, { [Symbol.asyncDispose]: () => proxy.close() });
+}
+
+test("ready holds the first gateway.ready even if awaited late; call, notify, batch, on and its unsubscribe work; states are reported", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods(), ready: () => ({ skin: "dark" }) });
+  const states: ConnectionState[] = [];
+  const client = connect(gw.wsUrl, await fast());
+  client.onStateChange((state) => states.push(state));
+  await until(() => client.state === "open");
+  const ready = await client.ready;
+  assert.equal(ready.epoch, gw.gateway.epoch);
+  assert.equal(ready.skin, "dark");
+  assert.equal(await client.call("math.add" as never, [2, 3] as never).catch((e: RpcError) => e.code), ErrorCode.MethodNotFound);
+  assert.deepEqual(await client.call("echo", { a: 1 }), { a: 1 });
+  client.notify("echo", { ignored: true });
+  const results = await client.batch([{ method: "echo", params: [1] }, { method: "nope" }]);
+  assert.deepEqual(results[0], { ok: true, result: [1] });
+  assert.equal(results[1]!.ok, false);
+  assert.equal(((results[1] as { error: RpcError }).error).code, ErrorCode.MethodNotFound);
+
+  const seen: SessionEvent[] = [];
+  const off = client.on("message.delta", (event) => seen.push(event));
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  assert.equal(client.sessions.get(session_id), 0, "a result naming a session is followed");
+  await client.call("demo.emit", { session_id, count: 3 });
+  await until(() => seen.length === 3);
+  off();
+  await client.call("demo.emit", { session_id, count: 2 });
+  assert.equal(client.sessions.get(session_id), 5);
+  assert.equal(seen.length, 3, "unsubscribed");
+  assert.deepEqual(seen.map((e) => [e.session_id, e.seq, e.payload.i]), [[session_id, 1, 1], [session_id, 2, 2], [session_id, 3, 3]]);
+  client.close();
+  assert.deepEqual(states, ["open", "closed"]);
+  await assert.rejects(client.call("echo", 1), ConnectionLost);
+});
+
+test("cuts at random points mid-stream: the client reconnects and resumes by itself; nothing lost, nothing doubled", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods(), sessions: { replay: { maxEvents: 10_000 } } });
+  await using proxy = await withProxy(gw.wsUrl);
+  const client = connect(proxy.url, await fast());
+  const seqs: number[] = [];
+  client.on("message.delta", (event) => seqs.push(event.seq!));
+  const reports: ResumeReport[] = [];
+  client.onResume((report) => reports.push(report));
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  const total = 3_000;
+  void client.call("demo.emit", { session_id, count: total, chunk: 10 }).catch(() => {});
+  const seed = Math.floor(Math.random() * 1e9);
+  let state = seed;
+  const cuts = Array.from({ length: 4 }, () => ((state = (state * 69069 + 1) % 2 ** 32), 100 + (state % (total - 400)))).sort((a, b) => a - b);
+  for (const at of cuts) {
+    // Cut only a live connection: two cuts close together would otherwise find nothing to cut.
+    await until(() => seqs.length >= at && client.state === "open", 10_000, `event ${at} (seed ${seed})`);
+    const dropped = nextDrop(client);
+    proxy.cut();
+    await dropped;
+  }
+  await until(() => seqs.at(-1) === total, 15_000, `the last event (seed ${seed})`);
+  assert.equal(seqs.length, total, `seed ${seed}`);
+  assert.ok(seqs.every((seq, i) => seq === i + 1), `seed ${seed}: lost or doubled`);
+  // A cut can land during a resume, so there may be fewer reports than cuts; none may be truncated.
+  assert.ok(reports.length >= 1 && reports.every((r) => !r.truncated && !r.error && !r.epochChanged), JSON.stringify(reports));
+  client.close();
+});
+
+test("a server restart (new epoch) clears the watermarks; a session that is gone is reported and unfollowed", async () => {
+  const logs = captureLogger();
+  const first = createGateway({ methods: clientGatewayMethods(), logger: logs.logger });
+  const server = await serveOn(first);
+  const client = connect(`${server.url.replace(/^http/, "ws")}api/ws`, await fast({ reconnect: { baseMs: 20, capMs: 100 } }));
+  const reports: ResumeReport[] = [];
+  client.onResume((report) => reports.push(report));
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  await client.call("demo.emit", { session_id, count: 2 });
+  await until(() => client.sessions.get(session_id) === 2);
+  await server.close();
+  const second: Gateway = createGateway({ methods: clientGatewayMethods(), logger: logs.logger });
+  const again = await serveOn(second, { port: server.port });
+  try {
+    await until(() => reports.length === 1, 5_000, "the resume report");
+    assert.equal(reports[0]!.epochChanged, true);
+    assert.equal(reports[0]!.error?.code, ErrorCode.SessionNotFound);
+    assert.equal(client.sessions.has(session_id), false);
+    assert.equal(client.state, "open");
+  } finally {
+    client.close();
+    await again.close();
+  }
+});
+
+test("heartbeats detect a dead connection (pongs never come back) and the client reconnects", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods() });
+  await using proxy = await withProxy(gw.wsUrl);
+  const client = connect(proxy.url, await fast({ heartbeatMs: 50, heartbeatTimeoutMs: 100 }));
+  const states: ConnectionState[] = [];
+  client.onStateChange((state) => states.push(state));
+  await client.ready;
+  await until(() => client.state === "open");
+  proxy.stall(0); // the server hears the pings; its answers never arrive
+  await until(() => states.includes("reconnecting"), 3_000, "the heartbeat to give up");
+  await until(() => client.state === "open", 3_000, "the reconnect");
+  assert.deepEqual(await client.call("echo", [7]), [7]);
+  client.close();
+});
+
+test("calls in flight at a drop reject with ConnectionLost; idempotent ones are sent again and answer", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods() });
+  await using proxy = await withProxy(gw.wsUrl);
+  const client = connect(proxy.url, await fast());
+  await client.ready;
+  await until(() => client.state === "open");
+  const lost = client.call("demo.sleep", { ms: 300 });
+  const retried = client.call("demo.sleep", { ms: 50 }, { idempotent: true });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  proxy.cut();
+  await assert.rejects(lost, ConnectionLost);
+  assert.deepEqual(await retried, { slept: 50 });
+  const aborted = new AbortController();
+  const cancelled = client.call("demo.sleep", { ms: 5_000 }, { signal: aborted.signal });
+  setTimeout(() => aborted.abort(new Error("stop")), 20);
+  await assert.rejects(cancelled, /stop/);
+  await assert.rejects(client.call("demo.sleep", { ms: 5_000 }, { timeoutMs: 30 }), (e: RpcError) => e.code === ErrorCode.RequestCancelled);
+  await until(() => gw.gateway.connections.size === 1 && [...gw.gateway.connections][0]!.inFlight === 0, 3_000, "rpc.cancel to stop the server's handlers");
+  client.close();
+});
+
+test("a server request reaches handle() once across a reconnect; its answer, made while disconnected, is sent again on resume", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods() });
+  await using proxy = await withProxy(gw.wsUrl);
+  const client = connect(proxy.url, await fast());
+  const answered = gate();
+  let invocations = 0;
+  client.handle("approval", async (params: { command: string }) => {
+    invocations++;
+    await answered.promise;
+    return { choice: params.command === "ls" ? "allow" : "deny" };
+  });
+  const results: unknown[] = [];
+  client.on("approval.result", (event) => results.push(event.payload));
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  void client.call("demo.ask", { session_id }).catch(() => {});
+  await until(() => invocations === 1);
+  const dropped = nextDrop(client);
+  proxy.cut();
+  await dropped;
+  answered.open(); // answered while disconnected: nothing to send it on
+  await until(() => results.length === 1, 5_000, "the handler's answer to reach the server after resume");
+  assert.deepEqual(results, [{ answer: { choice: "allow" } }]);
+  assert.equal(invocations, 1);
+  // Without a handler: -32601; a throwing handler: -32603 (the server's request rejects with it).
+  client.handle("approval", () => {
+    throw new Error("boom");
+  });
+  const failed = await client.call("demo.ask", { session_id }).catch((e: RpcError) => e.code);
+  assert.equal(failed, ErrorCode.InternalError);
+  client.handle("approval", () => {
+    throw new RpcError(4001, "denied");
+  })();
+  assert.equal(await client.call("demo.ask", { session_id }).catch((e: RpcError) => e.code), ErrorCode.MethodNotFound);
+  client.close();
+});
+
+test("a ticket callback runs before every connect; a token goes in the subprotocol list", async () => {
+  const { Tickets, tokenAuth } = await import("../src/mod.ts");
+  const tickets = new Tickets();
+  let minted = 0;
+  await using gw = await startGateway({ methods: clientGatewayMethods(), auth: tokenAuth({ tokens: { s3cret: "me" }, tickets }) });
+  await using proxy = await withProxy(gw.wsUrl);
+  const byTicket = connect(proxy.url, await fast({ ticket: () => (minted++, tickets.mint("me")) }));
+  await byTicket.ready;
+  await until(() => byTicket.state === "open");
+  proxy.cut();
+  await until(() => minted === 2 && byTicket.state === "open", 3_000, "a second ticket for the reconnect");
+  const byToken = connect(gw.wsUrl, await fast({ token: "s3cret" }));
+  await byToken.ready;
+  assert.deepEqual(await byToken.call("echo", [1]), [1]);
+  byTicket.close();
+  byToken.close();
+});
+
+test("connectStdio spawns a gateway child process on this runtime and talks to it", async () => {
+  const [command, args] = runtimeCommand("src/demo/main.ts", ["--stdio"]);
+  const client = connectStdio([command, ...args], { reconnect: false });
+  const ready = await client.ready;
+  assert.equal(ready.protocol, "switchboard/1");
+  assert.equal(await client.call("math.add" as never, [2, 3] as never), 5);
+  client.close();
+  assert.equal(client.state, "closed");
+});

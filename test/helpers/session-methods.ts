@@ -1,0 +1,61 @@
+/** Methods an app writes on top of sessions, shared by the session, client and fault tests. */
+import * as v from "valibot";
+import { method, type MethodTable } from "../../src/mod.ts";
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+
+/** A promise with its resolver, for handlers a test releases by hand. */
+export function gate() {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+export const SessionParams = v.object({ session_id: v.string() });
+
+/** The methods an app would write on top of sessions: create, stream, ask, and a long turn. */
+export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: boolean } }) {
+  return {
+    "session.create": method({
+      params: v.optional(v.object({ close_on_disconnect: v.optional(v.boolean()) }), {}),
+      handler: (p, ctx) => ({ session_id: ctx.sessions.create({ closeOnDisconnect: p.close_on_disconnect }).id }),
+    }),
+    // Emits `count` events, `chunk` per macrotask, so the stream spans many network turns.
+    "demo.emit": method({
+      params: v.object({ session_id: v.string(), count: v.number(), chunk: v.optional(v.number(), 1_000_000), bytes: v.optional(v.number(), 0) }),
+      concurrent: true,
+      handler: async (p, ctx) => {
+        const session = ctx.session(p.session_id);
+        const pad = "x".repeat(p.bytes);
+        for (let i = 1; i <= p.count; i++) {
+          session.emit("message.delta", { i, pad });
+          if (i % p.chunk === 0) await tick();
+        }
+        return { last: session.latestSeq };
+      },
+    }),
+    // Asks the client for approval and reports the answer as a session event.
+    "demo.ask": method({
+      params: v.object({ session_id: v.string(), timeout_ms: v.optional(v.number()) }),
+      concurrent: true,
+      handler: async (p, ctx) => {
+        const session = ctx.session(p.session_id);
+        const answer = await session.request("approval", { command: "ls" }, { timeoutMs: p.timeout_ms });
+        session.emit("approval.result", { answer });
+        return { answer };
+      },
+    }),
+    // A turn that runs until the test opens its gate.
+    "demo.turn": method({
+      params: SessionParams,
+      concurrent: true,
+      handler: async (p, ctx) => {
+        ctx.session(p.session_id);
+        await turn?.gate;
+        if (turn) turn.seen.aborted = ctx.signal.aborted;
+        return { done: true };
+      },
+    }),
+  } satisfies MethodTable;
+}
+
