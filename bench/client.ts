@@ -8,12 +8,13 @@
  * up (exit 2) after `maxMs` in all.
  */
 import { Histogram } from "./histogram.ts";
-import { addRequest, EVENT_PREFIX, streamRequest } from "./wire.ts";
+import { addRequest, broadcastRequest, createRequest, EVENT_PREFIX, joinRequest, SEQ_KEY, streamRequest } from "./wire.ts";
 
 export type ClientConfig =
   | { workload: "rpc"; url: string; connections: number; inFlight: number; warmup: number; total: number; maxMs: number }
   | { workload: "stream"; url: string; warmup: number; count: number; maxMs: number }
-  | { workload: "idle"; url: string; warmup: number; connections: number; maxMs: number };
+  | { workload: "idle"; url: string; warmup: number; connections: number; maxMs: number }
+  | { workload: "fanout"; url: string; viewers: number; warmup: number; count: number; maxMs: number };
 
 export interface RpcResult {
   seconds: number;
@@ -22,6 +23,10 @@ export interface RpcResult {
 export interface StreamResult {
   seconds: number;
   events: number;
+}
+export interface FanoutResult {
+  seconds: number;
+  deliveries: number;
 }
 export interface IdleResult {
   connected: number;
@@ -96,6 +101,47 @@ function stream(ws: WebSocket, count: number): Promise<void> {
   });
 }
 
+/** Sends one request and resolves with its result (nothing else is due on `ws` meanwhile). */
+function request(ws: WebSocket, text: string): Promise<any> {
+  return new Promise((resolve, reject) => {
+    ws.onmessage = (event) => {
+      const reply = JSON.parse(event.data as string);
+      if ("result" in reply) resolve(reply.result);
+      else reject(new Error(`unexpected reply ${event.data}`));
+    };
+    ws.send(text);
+  });
+}
+
+/** Where each viewer is in the session's seq (the next one it must see). */
+const nextSeq = new Map<WebSocket, number>();
+
+/**
+ * Has the session broadcast `count` events; resolves once every viewer (the producer among
+ * them) has seen all of them, each in seq order, and the producer has the reply.
+ */
+function broadcast(producer: WebSocket, viewers: WebSocket[], sessionId: string, count: number): Promise<void> {
+  let pending = viewers.length + 1;
+  return new Promise((resolve, reject) => {
+    const done = () => --pending === 0 && resolve();
+    for (const ws of viewers) {
+      let seen = 0;
+      ws.onmessage = (event) => {
+        const text = event.data as string;
+        const at = text.indexOf(SEQ_KEY);
+        if (at === -1) return ws === producer ? done() : reject(new Error(`unexpected frame ${text.slice(0, 200)}`));
+        const seq = Number(text.slice(at + SEQ_KEY.length, text.indexOf(",", at + SEQ_KEY.length)));
+        const due = nextSeq.get(ws) ?? 1;
+        if (seq !== due) return reject(new Error(`seq ${seq} where ${due} was due`));
+        nextSeq.set(ws, due + 1);
+        if (++seen === count) done();
+      };
+      ws.onclose = (event) => reject(new Error(`closed ${event.code} during the broadcast`));
+    }
+    producer.send(broadcastRequest(sessionId, count));
+  });
+}
+
 const stdin = console[Symbol.asyncIterator]();
 /** The runner's next command line; its end means the runner is done with this client. */
 async function command(): Promise<string | undefined> {
@@ -123,6 +169,19 @@ async function run(config: ClientConfig): Promise<void> {
     const start = performance.now();
     await stream(ws, config.count);
     say({ seconds: (performance.now() - start) / 1000, events: config.count } satisfies StreamResult);
+  } else if (config.workload === "fanout") {
+    // The producer creates the session (and views it); the others join it.
+    const producer = await open(config.url);
+    const { session_id } = await request(producer, createRequest);
+    const joiners = await openMany(config.url, config.viewers - 1);
+    await Promise.all(joiners.map((ws) => request(ws, joinRequest(session_id))));
+    const viewers = [producer, ...joiners];
+    await broadcast(producer, viewers, session_id, config.warmup);
+    say({ ready: true });
+    if ((await command()) !== "go") return;
+    const start = performance.now();
+    await broadcast(producer, viewers, session_id, config.count);
+    say({ seconds: (performance.now() - start) / 1000, deliveries: config.count * viewers.length } satisfies FanoutResult);
   } else {
     const sockets = await openMany(config.url, config.warmup);
     say({ ready: true });

@@ -1,7 +1,7 @@
 /** What a bench run measures: the workloads' sizes, the servers, and how each runtime starts one. */
 
 export type Runtime = "node" | "deno" | "bun";
-export type Workload = "idle" | "latency" | "rpc" | "stream";
+export type Workload = "idle" | "latency" | "rpc" | "stream" | "fanout" | "session-stream";
 
 export const RUNTIMES: readonly Runtime[] = ["node", "deno", "bun"];
 
@@ -14,6 +14,10 @@ export interface Sizes {
   latency: { warmup: number; total: number };
   stream: { warmup: number; count: number };
   idle: { warmup: number; connections: number };
+  /** One session, `viewers` connections attached (its creator among them), `count` events. */
+  fanout: { viewers: number; warmup: number; count: number };
+  /** The stream through a session (seq, replay ring): one viewer. */
+  sessionStream: { warmup: number; count: number };
   /** Upper bound on any one client's whole life; a client past it gives up. */
   clientMs: number;
 }
@@ -25,6 +29,8 @@ export function sizes(quick: boolean): Sizes {
     latency: { warmup: 1_000, total: quick ? 3_000 : 10_000 },
     stream: { warmup: 20_000, count: 200_000 },
     idle: { warmup: 100, connections: quick ? 1_000 : 5_000 },
+    fanout: { viewers: 100, warmup: 1_000, count: 10_000 },
+    sessionStream: { warmup: 20_000, count: 200_000 },
     clientMs: 120_000,
   };
 }
@@ -36,7 +42,7 @@ export interface ServerSpec {
   workloads: readonly Workload[];
 }
 
-const every: readonly Workload[] = ["idle", "latency", "rpc", "stream"];
+const every: readonly Workload[] = ["idle", "latency", "rpc", "stream", "fanout", "session-stream"];
 
 /** Idle runs first, on a fresh process: after a stream, freed pages would blur an RSS reading. */
 export const SERVERS: readonly ServerSpec[] = [

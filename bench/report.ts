@@ -62,6 +62,8 @@ function split(f: Figures): string {
       );
     ratios("server CPU per request (rpc throughput)", "rpc", "cpu_us");
     ratios("stream events/s", "stream", "rate");
+    ratios("fan-out deliveries/s", "fanout", "rate");
+    ratios("session stream events/s", "session-stream", "rate");
     differences("1×1 p50", "latency", "p50_us", "µs", 0);
     differences("idle RSS per connection", "idle", "rss_kb", "KB", 1);
     differences("idle JS heap per connection", "idle", "heap_kb", "KB", 1);
@@ -84,6 +86,8 @@ function targets(f: Figures): Target[] {
     check(runtime, "server CPU per request (rpc throughput) ≤ 1.10 × floor", f.ratio(runtime, "switchboard", "rpc", "cpu_us"), times, (v) => v <= 1.1);
     const streamMin = runtime === "node" ? 3 : 1;
     check(runtime, `stream events/s ≥ ${streamMin.toFixed(1)} × floor`, f.ratio(runtime, "switchboard", "stream", "rate"), times, (v) => v >= streamMin);
+    check(runtime, "fan-out deliveries/s ≥ 1.0 × floor", f.ratio(runtime, "switchboard", "fanout", "rate"), times, (v) => v >= 1);
+    check(runtime, `session stream events/s ≥ ${streamMin.toFixed(1)} × floor`, f.ratio(runtime, "switchboard", "session-stream", "rate"), times, (v) => v >= streamMin);
     check(runtime, "1×1 round-trip p50 ≤ floor + 20 µs", f.difference(runtime, "switchboard", "latency", "p50_us"), (v) => `${signed(v)} µs`, (v) => v <= 20);
     check(runtime, "idle RSS ≤ floor + 4 KB per connection", f.difference(runtime, "switchboard", "idle", "rss_kb"), (v) => `${signed(v, 1)} KB`, (v) => v <= 4);
   }
@@ -96,7 +100,7 @@ function targets(f: Figures): Target[] {
 /** The whole generated section: what was measured, on what, the tables and the targets. */
 export function renderReport(figures: Figures, sizes: Sizes, environment: string[], quick: boolean, failures: string[]): string {
   const runs = figures.runs.length;
-  const { rpc, latency, stream, idle } = sizes;
+  const { rpc, latency, stream, idle, fanout, sessionStream } = sizes;
   const count = (n: number) => n.toLocaleString("en-US");
   const targetRows = targets(figures).map((t) => row([t.runtime, t.text, t.figure, t.met === undefined ? "no data" : t.met ? "met" : "**not met**"]));
   return [
@@ -135,9 +139,21 @@ export function renderReport(figures: Figures, sizes: Sizes, environment: string
       { title: "JS heap KB/conn", metric: "heap_kb", digits: 1, compare: "difference" },
     ]),
     "",
-    "### fan-out: not measured (sessions do not exist yet; issue #4)",
+    `### fan-out: one session, ${fanout.viewers} viewers, ${count(fanout.count)} events (after ${count(fanout.warmup)}); a delivery is one event to one viewer`,
     "",
-    "### Targets (issue #3)",
+    table(figures, "fanout", [
+      { title: "deliveries/s", metric: "rate" },
+      { title: "server CPU µs/delivery", metric: "cpu_us", digits: 3 },
+    ]),
+    "",
+    `### session stream: one session, one viewer, ${count(sessionStream.count)} events (after ${count(sessionStream.warmup)}); Switchboard stamps seqs and keeps a replay ring, the floor a counter`,
+    "",
+    table(figures, "session-stream", [
+      { title: "events/s", metric: "rate" },
+      { title: "server CPU µs/event", metric: "cpu_us", digits: 2 },
+    ]),
+    "",
+    "### Targets (issues #3 and #4)",
     "",
     row(["runtime", "target", "measured", ""]),
     row(["---", "---", "---", "---"]),

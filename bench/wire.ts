@@ -15,3 +15,10 @@ export const EVENT_PREFIX = '{"jsonrpc":"2.0","method":"event","params":{"type":
 
 export const addRequest = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"add","params":[${id},1]}`;
 export const streamRequest = (count: number) => `{"jsonrpc":"2.0","id":1,"method":"stream","params":{"count":${count}}}`;
+
+/** A session event's seq follows this key; replies have none (`latest_seq` does not match: no quote before `seq`). */
+export const SEQ_KEY = '"seq":';
+export const createRequest = `{"jsonrpc":"2.0","id":1,"method":"session.create","params":{}}`;
+export const joinRequest = (sessionId: string) => `{"jsonrpc":"2.0","id":1,"method":"session.resume","params":{"session_id":"${sessionId}"}}`;
+export const broadcastRequest = (sessionId: string, count: number) =>
+  `{"jsonrpc":"2.0","id":2,"method":"broadcast","params":{"session_id":"${sessionId}","count":${count}}}`;

@@ -3,7 +3,7 @@
  * warm up, and reads the server's own CPU time (or memory) just around the measured part.
  */
 import { startChild, type Child } from "./children.ts";
-import type { ClientConfig, IdleResult, RpcResult, StreamResult } from "./client.ts";
+import type { ClientConfig, FanoutResult, IdleResult, RpcResult, StreamResult } from "./client.ts";
 import { Histogram } from "./histogram.ts";
 import { BIN, type Sizes, type Workload } from "./plan.ts";
 import type { RunningServer } from "./server.ts";
@@ -64,6 +64,18 @@ async function stream(server: RunningServer, warmup: number, count: number, maxM
   });
 }
 
+/** Deliveries (events × viewers) per second, and the server's CPU per delivery. */
+async function fanout(server: RunningServer, viewers: number, warmup: number, count: number, maxMs: number): Promise<Sample> {
+  return withClients([{ workload: "fanout", url: server.url, viewers, warmup, count, maxMs }], async ([child]) => {
+    await child!.next(maxMs);
+    const before = await server.cpu();
+    child!.send("go");
+    const result = await child!.next<FanoutResult>(maxMs);
+    const cpu = (await server.cpu()) - before;
+    return { rate: result.deliveries / result.seconds, cpu_us: cpu / result.deliveries };
+  });
+}
+
 async function idle(server: RunningServer, warmup: number, connections: number, maxMs: number): Promise<Sample> {
   return withClients([{ workload: "idle", url: server.url, warmup, connections, maxMs }], async ([child]) => {
     // The warm-up connections stay open: first-connection costs (code, caches) fall before `before`.
@@ -79,7 +91,7 @@ async function idle(server: RunningServer, warmup: number, connections: number, 
 }
 
 export function measure(workload: Workload, server: RunningServer, sizes: Sizes): Promise<Sample> {
-  const { rpc: r, latency: l, stream: s, idle: i, clientMs } = sizes;
+  const { rpc: r, latency: l, stream: s, idle: i, fanout: f, sessionStream: ss, clientMs } = sizes;
   switch (workload) {
     case "rpc":
       return rpc(server, r.connections, r.inFlight, r.clients, r.warmup, r.total, clientMs);
@@ -89,5 +101,9 @@ export function measure(workload: Workload, server: RunningServer, sizes: Sizes)
       return stream(server, s.warmup, s.count, clientMs);
     case "idle":
       return idle(server, i.warmup, i.connections, clientMs);
+    case "fanout":
+      return fanout(server, f.viewers, f.warmup, f.count, clientMs);
+    case "session-stream":
+      return fanout(server, 1, ss.warmup, ss.count, clientMs);
   }
 }

@@ -44,10 +44,13 @@ function setup(overrides: Partial<typeof limits> = {}) {
   return { socket, transport, failures, slow };
 }
 
-test("writes in one tick are flushed once, corked in runs of 256 frames, in order, after the synchronous code; a lone frame is not corked", async () => {
+test("writes are sent in corked runs of 256 frames, in order: each full run at once, the rest after the synchronous code; a lone frame is not corked", async () => {
   const { socket, transport } = setup({ maxBytes: 1 << 20 });
-  for (let i = 0; i < 1_000; i++) assert.equal(transport.write({ i }), true);
-  assert.equal(socket.sent.length, 0, "nothing is sent synchronously");
+  for (let i = 0; i < 255; i++) assert.equal(transport.write({ i }), true);
+  assert.equal(socket.sent.length, 0, "less than a run waits for the end of the tick");
+  for (let i = 255; i < 1_000; i++) assert.equal(transport.write({ i }), true);
+  assert.equal(socket.sent.length, 768, "three full runs went out at once");
+  assert.equal(socket.corks, 3);
   await tick();
   assert.equal(socket.corks, 4, "1,000 frames in 4 corked writes");
   assert.deepEqual(socket.sent.map((text) => JSON.parse(text).i), Array.from({ length: 1_000 }, (_, i) => i));

@@ -1,7 +1,10 @@
 /** The floor on Bun: Bun.serve's websocket, JSON.parse, the call, JSON.stringify — nothing more. */
-import { payload, READY } from "../wire.ts";
+import type { ServerWebSocket } from "bun";
+import { READY } from "../wire.ts";
 import { announce } from "./control.ts";
+import { floorCalls } from "./floor-calls.ts";
 
+const calls = floorCalls((ws: ServerWebSocket<unknown>, text) => void ws.send(text));
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
@@ -9,14 +12,8 @@ const server = Bun.serve({
   websocket: {
     perMessageDeflate: false,
     open: (ws) => void ws.send(READY),
-    message(ws, data) {
-      const m = JSON.parse(String(data));
-      if (m.method === "add") return void ws.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params[0] + m.params[1] }));
-      for (let i = 0; i < m.params.count; i++) {
-        ws.send(JSON.stringify({ jsonrpc: "2.0", method: "event", params: { type: "message.delta", payload: payload(i) } }));
-      }
-      ws.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params.count }));
-    },
+    message: (ws, data) => calls.message(ws, String(data)),
+    close: (ws) => calls.close(ws),
   },
 });
 announce(server.port!);

@@ -7,13 +7,15 @@
 import type { Context } from "hono";
 import type { WSEvents } from "hono/ws";
 import { defaultLimits, type Gateway, type SocketAdapter } from "../../src/mod.ts";
-import { payload, READY } from "../wire.ts";
+import { READY } from "../wire.ts";
 import { announce } from "./control.ts";
+import { floorCalls } from "./floor-calls.ts";
 
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 const { serve } = (await import(`../../src/runtime/${runtime}.ts`)) as typeof import("../../src/runtime/node.ts");
 
 function handler(adapter: SocketAdapter): (c: Context) => WSEvents {
+  const calls = floorCalls((socket: ReturnType<SocketAdapter["socket"]>, text) => socket.send(text));
   return () => {
     let socket: ReturnType<SocketAdapter["socket"]>;
     return {
@@ -21,14 +23,8 @@ function handler(adapter: SocketAdapter): (c: Context) => WSEvents {
         socket = adapter.socket(ws);
         socket.send(READY);
       },
-      onMessage(event) {
-        const m = JSON.parse(event.data as string);
-        if (m.method === "add") return socket.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params[0] + m.params[1] }));
-        for (let i = 0; i < m.params.count; i++) {
-          socket.send(JSON.stringify({ jsonrpc: "2.0", method: "event", params: { type: "message.delta", payload: payload(i) } }));
-        }
-        socket.send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.params.count }));
-      },
+      onMessage: (event) => calls.message(socket, event.data as string),
+      onClose: () => calls.close(socket),
     };
   };
 }

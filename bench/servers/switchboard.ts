@@ -17,6 +17,13 @@ const gateway = createGateway({
       for (let i = 0; i < count; i++) ctx.connection.emit("message.delta", payload(i));
       return count;
     },
+    // The session workloads: viewers join with the built-in `session.resume`.
+    "session.create": (_params: unknown, ctx: HandlerContext) => ({ session_id: ctx.sessions.create().id }),
+    broadcast: ({ session_id, count }: { session_id: string; count: number }, ctx: HandlerContext) => {
+      const session = ctx.session(session_id);
+      for (let i = 0; i < count; i++) session.emit("message.delta", payload(i));
+      return count;
+    },
   },
 });
 const server = await serve(gateway, { hostname: "127.0.0.1", port: 0 });

@@ -80,6 +80,13 @@ export class SocketTransport implements Transport {
       this.#fail("slow_consumer");
       return false;
     }
+    // A full run goes out at once, the rest at the end of the tick: in a long burst each frame
+    // then dies young instead of all of them staying alive until the tick ends (on Bun that
+    // halved the CPU per streamed event). Order is the same either way.
+    if (this.#queue.length >= CORK_FRAMES) {
+      this.#send();
+      return !this.#closed;
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(this.#flushBound);
@@ -94,7 +101,7 @@ export class SocketTransport implements Transport {
 
   close(code: number = CloseCode.Normal, reason = ""): void {
     if (this.#closed) return;
-    this.#flush();
+    this.#send();
     this.#latch();
     try {
       this.#socket.close(code, reason);
@@ -112,6 +119,11 @@ export class SocketTransport implements Transport {
 
   #flush(): void {
     this.#scheduled = false;
+    this.#send();
+  }
+
+  /** Hands every queued frame to the socket, in runs of CORK_FRAMES. */
+  #send(): void {
     if (this.#closed || this.#queue.length === 0) return;
     const queue = this.#queue;
     this.#queue = [];
