@@ -16,6 +16,8 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 
 export interface Child {
   readonly label: string;
+  /** The process id (undefined if it could not start). */
+  readonly pid: number | undefined;
   /** The next stdout line, parsed; rejects if none comes within `timeoutMs` or the child ends. */
   next<T>(timeoutMs: number): Promise<T>;
   /** Writes one command line to the child's stdin. */
@@ -48,6 +50,7 @@ export function startChild(label: string, cmd: string, args: string[]): Child {
 
   return {
     label,
+    pid: child.pid,
     async next<T>(timeoutMs: number): Promise<T> {
       if (waiter) throw new Error(`${label}: one reader at a time`);
       let line = lines.shift();

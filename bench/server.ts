@@ -9,6 +9,8 @@ export interface MemoryReading {
 
 export interface RunningServer {
   readonly url: string;
+  /** The server's process id, for readings the runner takes from outside (peak RSS). */
+  readonly pid: number | undefined;
   /** When each reading was taken, on the clock of the server's CPU profile (see control.ts). */
   readonly marks: number[];
   /** The server's CPU time (user + system, all threads) so far, in µs. */
@@ -40,6 +42,7 @@ export async function startServer(spec: ServerSpec, profileDir?: string): Promis
   };
   return {
     url: `ws://127.0.0.1:${port}/api/ws`,
+    pid: child.pid,
     marks,
     cpu: async () => (await ask<{ cpu_us: number; at_us: number }>("cpu")).cpu_us,
     memory: () => ask<MemoryReading & { at_us: number }>("memory"),

@@ -42,7 +42,7 @@ let passed = 0;
 let failed = 0;
 const checks = [
   ["tsc", bin("tsc"), ["-p", "tsconfig.json"]],
-  ["deno check", bin("deno"), ["check", "src/runtime/deno.ts", "src/demo/main.ts", "bench/servers/floor-deno.ts"]],
+  ["deno check", bin("deno"), ["check", "src/runtime/deno.ts", "src/app/main.ts", "bench/servers/floor-deno.ts"]],
 ];
 for (const [name, command, args] of checks) {
   console.log(`\n== ${name}`);

@@ -233,11 +233,13 @@ test("a ticket callback runs before every connect; a token goes in the subprotoc
 });
 
 test("connectStdio spawns a gateway child process on this runtime and talks to it", async () => {
-  const [command, args] = runtimeCommand("src/demo/main.ts", ["--stdio"]);
+  const [command, args] = runtimeCommand("src/app/main.ts", ["--stdio"]);
   const client = connectStdio([command, ...args], { reconnect: false });
   const ready = await client.ready;
   assert.equal(ready.protocol, "switchboard/1");
-  assert.equal(await client.call("math.add" as never, [2, 3] as never), 5);
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  const { sessions } = (await client.call("session.list", {})) as { sessions: { session_id: string }[] };
+  assert.deepEqual(sessions.map((s) => s.session_id), [session_id]);
   client.close();
   assert.equal(client.state, "closed");
 });

@@ -3,14 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { method, type HandlerContext } from "../src/mod.ts";
 import { TestClient } from "./helpers/client.ts";
-import { runtime, startGateway, until, upgradeStatus } from "./helpers/runtime.ts";
-
-/** Rejects if `promise` has not settled within `ms` (a bound, so a hang fails instead of stalling the run). */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { runtime, startGateway, until, upgradeStatus, within } from "./helpers/runtime.ts";
 
 /** A JSON-RPC request frame of exactly `bytes` UTF-8 bytes, padded with `fill` (1 or 2 bytes a character). */
 function frameOf(bytes: number, id: number, fill = "x"): string {

@@ -1,4 +1,4 @@
-/** serveStdio in process over web streams, and the demo entry's --stdio as a real child process. */
+/** serveStdio in process over web streams, and the app entry's --stdio as a real child process. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { test } from "node:test";
@@ -242,9 +242,18 @@ test("serveStdio: a handler that never answers holds end of input only for drain
   assert.deepEqual(teardownLines(entries).map((entry) => entry.fields!.reason), ["eof"]);
 });
 
-/** Runs a command with `stdin` as its input; resolves with its exit and full output, killing it after `timeoutMs`. */
-function runChild(command: string, args: string[], stdin: string, timeoutMs = 20_000) {
-  const child = spawn(command, args, { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+/**
+ * Runs a command, writes its input with `feed` (which may wait for stdout lines first), then
+ * ends its input; resolves with its exit and full output, killing it after `timeoutMs`.
+ */
+function runChild(
+  command: string,
+  args: string[],
+  feed: (write: (text: string) => void, lines: () => string[]) => Promise<void>,
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+) {
+  const child = spawn(command, args, { cwd: root, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...env } });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -254,20 +263,27 @@ function runChild(command: string, args: string[], stdin: string, timeoutMs = 20
     child.once("error", reject);
     child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   }).finally(() => clearTimeout(timer));
-  child.stdin.end(stdin);
-  return exited;
+  const fed = feed((text) => child.stdin.write(text), () => stdout.split("\n").slice(0, -1)).then(
+    () => child.stdin.end(),
+    (error: unknown) => {
+      child.kill("SIGKILL");
+      throw error;
+    },
+  );
+  return Promise.all([exited, fed]).then(([result]) => result);
 }
 
-test(`the demo entry with --stdio on ${runtime}, as a child process: only protocol on stdout, exit 0 at end of input`, async () => {
-  const [command, args] = runtimeCommand("src/demo/main.ts", ["--stdio"]);
-  const input = [
-    '{"jsonrpc":"2.0","id":1,"method":"math.add","params":[20,22]}',
-    '{"jsonrpc":"2.0","id":2,"method":"demo.stream","params":{"count":100}}',
-    '{"jsonrpc":"2.0","id":3,"method":"no.such.method"}',
-    '{"jsonrpc":"2.0","id":4,"method":',
-    "",
-  ].join("\n");
-  const { code, signal, stdout, stderr } = await runChild(command, args, input);
+test(`the app entry with --stdio on ${runtime}, as a child process: only protocol on stdout, exit 0 at end of input`, async () => {
+  const [command, args] = runtimeCommand("src/app/main.ts", ["--stdio"]);
+  const feed = async (write: (text: string) => void, lines: () => string[]) => {
+    write('{"jsonrpc":"2.0","id":1,"method":"session.create"}\n');
+    await until(() => lines().length >= 2, 15_000, "the session.create reply");
+    const sessionId = JSON.parse(lines()[1]!).result.session_id;
+    const submit = { jsonrpc: "2.0", id: 2, method: "prompt.submit", params: { session_id: sessionId, text: "hello" } };
+    write([JSON.stringify(submit), '{"jsonrpc":"2.0","id":3,"method":"no.such.method"}', '{"jsonrpc":"2.0","id":4,"method":', ""].join("\n"));
+  };
+  // No pause between words: the answer streams as fast as it can.
+  const { code, signal, stdout, stderr } = await runChild(command, args, feed, { SWITCHBOARD_DELAY_MS: "0" });
   assert.equal(signal, null, `killed (${signal}); stderr:\n${stderr}`);
   assert.equal(code, 0, `exit ${code}; stderr:\n${stderr}`);
 
@@ -282,20 +298,22 @@ test(`the demo entry with --stdio on ${runtime}, as a child process: only protoc
   });
   assert.equal(frames[0].params.type, "gateway.ready", "the ready frame comes first");
   assert.equal(frames[0].params.payload.protocol, "switchboard/1");
-  assert.equal(frames.length, 1 + 100 + 4, "ready, 100 events and 4 answers");
 
   const replies = new Map(frames.filter((frame) => "id" in frame).map((frame) => [frame.id, frame]));
-  assert.deepEqual(replies.get(1), { jsonrpc: "2.0", id: 1, result: 42 });
-  assert.deepEqual(replies.get(2), { jsonrpc: "2.0", id: 2, result: { sent: 100 } });
+  assert.match(replies.get(1).result.session_id, /^[0-9a-f]{32}$/);
+  assert.deepEqual(replies.get(2), { jsonrpc: "2.0", id: 2, result: { turn_id: "t1", status: "done" } });
   assert.deepEqual(replies.get(3), { jsonrpc: "2.0", id: 3, error: { code: -32601, message: "Method not found", data: { method: "no.such.method" } } });
   assert.deepEqual(replies.get(null), { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } });
 
-  const ticks = frames.map((frame, at) => ({ frame, at })).filter(({ frame }) => frame.params?.type === "demo.tick");
-  assert.deepEqual(ticks.map(({ frame }) => frame.params.payload.i), Array.from({ length: 100 }, (_, i) => i + 1), "100 events in order");
+  const events = frames.map((frame, at) => ({ frame, at })).filter(({ frame }) => frame.params?.session_id !== undefined);
+  assert.equal(frames.length, 1 + events.length + 4, "ready, the session's events and 4 answers");
+  assert.deepEqual(events.map(({ frame }) => frame.params.seq), events.map((_, i) => i + 1), "events in seq order");
+  const types = events.map(({ frame }) => frame.params.type);
+  assert.deepEqual([types[0], types.at(-1), new Set(types.slice(1, -1))], ["message.user", "message.complete", new Set(["message.delta"])]);
   const replyAt = frames.indexOf(replies.get(2));
-  assert.ok(ticks.every(({ at }) => at < replyAt), "every event before the demo.stream reply");
+  assert.ok(events.every(({ at }) => at < replyAt), "every event before the prompt.submit reply");
 
   const teardown = stderr.split("\n").filter((line) => line.startsWith("info connection closed "));
   assert.equal(teardown.length, 1, `one teardown line on stderr:\n${stderr}`);
-  assert.match(teardown[0]!, /peer="stdio" .*reason="eof" messages=4 parse_errors=1 dispatch_crashes=0 rate_limited=0 send_failures=0 reaped_sessions=0 detached_sessions=0$/);
+  assert.match(teardown[0]!, /peer="stdio" .*reason="eof" messages=4 parse_errors=1 dispatch_crashes=0 rate_limited=0 send_failures=0 reaped_sessions=0 detached_sessions=1$/);
 });

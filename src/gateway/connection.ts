@@ -9,7 +9,7 @@
 import { decode, errorObject, errorResponse, resultResponse } from "../jsonrpc/codec.ts";
 import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
 import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
-import { nestedDeeperThan } from "../jsonrpc/depth.ts";
+import { nestedDeeperThan, textNestedDeeperThan } from "../jsonrpc/depth.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
 import type { SocketTransport } from "../transport/socket-transport.ts";
 import { CloseCode } from "../transport/transport.ts";
@@ -118,6 +118,8 @@ class Call implements HandlerContext {
   }
 }
 
+/** Frames longer than this are scanned for depth before parsing; shorter ones parse in microseconds however they nest. */
+const SCAN_BEFORE_PARSE_CHARS = 4_096;
 const INTERNAL_ERROR: ErrorObject = { code: ErrorCode.InternalError, message: "Internal error" };
 const CANCELLED: ErrorObject = { code: ErrorCode.RequestCancelled, message: "Request cancelled" };
 
@@ -141,8 +143,8 @@ export class Connection implements ConnectionHandle, SessionViewer {
   /** Token bucket of `messagesPerSecond`, refilled continuously. */
   #tokens: number;
   #refilledAt = performance.now();
-  /** Messages refused in a row; a flood that goes on past another second's worth is closed 1008. */
-  #refusedInRow = 0;
+  /** Messages refused since the bucket was last full; a flood that goes on past another second's worth is closed 1008. */
+  #refused = 0;
   /** Whether the current frame is long enough to hold params nested past the depth cap. */
   #mayBeDeep = false;
 
@@ -187,6 +189,13 @@ export class Connection implements ConnectionHandle, SessionViewer {
       this.close(CloseCode.TooBig, "message_too_big");
       return;
     }
+    // A long frame is scanned for depth before it is parsed: parsing a 100,000-deep array
+    // costs milliseconds, scanning it stops after a few dozen characters. Two levels of slack
+    // for the batch and the request around the params, so the check below stays the precise one.
+    if (text.length > SCAN_BEFORE_PARSE_CHARS && textNestedDeeperThan(text, this.#host.limits.maxParamsDepth + 2)) {
+      this.reject("Nested too deep", { max_depth: this.#host.limits.maxParamsDepth });
+      return;
+    }
     const frame = decode(text);
     if (frame === undefined) return;
     // Depth d needs at least 2d characters, so the common small message skips the walk.
@@ -196,8 +205,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
       return;
     }
     if (frame.length > this.#host.limits.maxBatch) {
-      this.stats.messages++;
-      this.#write(undefined, null, errorObject(ErrorCode.InvalidRequest, "Batch too large", { max_batch: this.#host.limits.maxBatch }));
+      this.reject("Batch too large", { max_batch: this.#host.limits.maxBatch });
       return;
     }
     const batch = new Batch();
@@ -205,11 +213,10 @@ export class Connection implements ConnectionHandle, SessionViewer {
     this.#release(batch);
   }
 
-  /** Answers a frame that was rejected before decoding (e.g. binary, or over the size limit on stdio). */
+  /** Answers -32600 (id null) for a frame refused whole: binary, a batch over `maxBatch`, a line over the size limit on stdio. */
   reject(message: string, data?: unknown): void {
-    this.stats.messages++;
-    this.stats.parse_errors++;
-    this.#write(undefined, null, errorObject(ErrorCode.InvalidRequest, message, data));
+    // As one invalid message, so that a flood of such frames is rate-limited like any other.
+    this.#receiveOne({ kind: "invalid", id: null, error: errorObject(ErrorCode.InvalidRequest, message, data) }, undefined);
   }
 
   /** Cancels the in-flight request `id`; it answers -32800. Returns false if there is none. */
@@ -291,9 +298,11 @@ export class Connection implements ConnectionHandle, SessionViewer {
     const now = performance.now();
     this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) * rate) / 1000);
     this.#refilledAt = now;
+    // Only a full bucket (a second within the rate) ends a flood: a token comes back every
+    // 1/rate s, so resetting whenever one is taken would never let a steady flood reach the close.
+    if (this.#tokens === rate) this.#refused = 0;
     if (this.#tokens < 1) return false;
     this.#tokens--;
-    this.#refusedInRow = 0;
     return true;
   }
 
@@ -301,7 +310,7 @@ export class Connection implements ConnectionHandle, SessionViewer {
   #refuse(message: Message, batch: Batch | undefined): void {
     this.stats.rate_limited++;
     const rate = this.#host.limits.messagesPerSecond;
-    if (++this.#refusedInRow > rate) {
+    if (++this.#refused > rate) {
       this.close(CloseCode.Policy, "rate_limited");
       return;
     }

@@ -8,6 +8,9 @@
  * whole gateway's own work per request. Our `message` hands the frame's data straight to the
  * connection (`RECEIVE`); upgrades, `open` and `close` still go through `hono/bun`, and
  * events of any other handler mounted on the same server take Hono's path unchanged.
+ *
+ * Liveness is ours, as on Node: Bun's own `idleTimeout` rounds 1–7 s up to 8 s and pings on a
+ * 4-second clock, so it cannot keep a `peerTimeoutMs` of a few seconds or less.
  */
 import type { ServerWebSocket, Server as BunServer } from "bun";
 import { upgradeWebSocket, websocket, type BunWebSocketData } from "hono/bun";
@@ -17,18 +20,19 @@ import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions 
 
 export type { Server, ServeOptions };
 
-/** What `hono/bun`'s `upgradeWebSocket` leaves in `ws.data`; `events` is ours when `RECEIVE` is set. */
-type HonoSocket = ServerWebSocket<BunWebSocketData & { events: Partial<GatewayEvents> }>;
+/**
+ * What `hono/bun`'s `upgradeWebSocket` leaves in `ws.data` (`events` is ours when `RECEIVE` is
+ * set), plus `heard`: whether the peer sent anything since the last ping (a field, not a set,
+ * because it is written on every frame).
+ */
+type HonoSocket = ServerWebSocket<BunWebSocketData & { events: Partial<GatewayEvents>; heard?: boolean }>;
 
-/** `hono/bun`'s `websocket`, with frames delivered directly to a gateway connection. */
-const handlers = {
-  ...websocket,
-  message(ws: HonoSocket, message: string | Buffer) {
-    const receive = ws.data.events[RECEIVE];
-    if (receive) receive(message);
-    else websocket.message(ws, message);
-  },
-};
+/** Hands a frame directly to a gateway connection, or to `hono/bun` for any other handler. */
+function deliver(ws: HonoSocket, message: string | Buffer): void {
+  const receive = ws.data.events[RECEIVE];
+  if (receive) receive(message);
+  else websocket.message(ws, message);
+}
 
 const adapter: SocketAdapter = {
   socket(ctx) {
@@ -63,19 +67,45 @@ const adapter: SocketAdapter = {
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
   app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
+  // Liveness: a ping every half `peerTimeoutMs`; a peer that has sent nothing since the last one is cut.
+  const sockets = new Set<HonoSocket>();
+  const pinger = setInterval(() => {
+    for (const ws of sockets) {
+      if (!ws.data.heard) ws.terminate();
+      else {
+        ws.data.heard = false;
+        ws.ping();
+      }
+    }
+  }, gateway.limits.peerTimeoutMs / 2);
   const server = Bun.serve({
     hostname,
     port,
     fetch: app.fetch,
     websocket: {
-      ...handlers,
+      ...websocket,
+      open(ws: HonoSocket) {
+        sockets.add(ws);
+        ws.data.heard = true;
+        websocket.open(ws);
+      },
+      close(ws: HonoSocket, code: number, reason: string) {
+        sockets.delete(ws);
+        websocket.close(ws, code, reason);
+      },
+      message(ws: HonoSocket, message: string | Buffer) {
+        ws.data.heard = true;
+        deliver(ws, message);
+      },
+      pong(ws: HonoSocket) {
+        ws.data.heard = true;
+      },
       maxPayloadLength: gateway.limits.maxMessageBytes,
       perMessageDeflate: false,
       // Our own backlog cap (1013) comes first; Bun's limit is only a backstop.
       backpressureLimit: gateway.limits.maxBacklogBytes * 2,
-      // Liveness: Bun pings an idle peer and closes one silent for this long (whole seconds).
-      idleTimeout: Math.min(960, Math.max(1, Math.ceil(gateway.limits.peerTimeoutMs / 1000))),
-      sendPings: true,
+      // Off: the pinger above keeps liveness.
+      idleTimeout: 0,
     },
   });
   const bound = server.port!;
@@ -83,6 +113,7 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     url: baseUrl(hostname, bound),
     port: bound,
     async close() {
+      clearInterval(pinger);
       await gateway.close({ timeoutMs: closeTimeoutMs });
       await server.stop(true);
     },

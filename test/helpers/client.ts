@@ -85,6 +85,16 @@ export class TestClient {
     }
   }
 
+  /** Takes every received frame that matches, in order, without waiting. */
+  takeAll(match: (frame: Frame) => boolean): Frame[] {
+    const taken: Frame[] = [];
+    for (let at = 0; at < this.inbox.length; ) {
+      if (match(this.inbox[at])) taken.push(this.inbox.splice(at, 1)[0]);
+      else at++;
+    }
+    return taken;
+  }
+
   /** Resolves with true if no frame arrives within `ms`. */
   async silentFor(ms: number): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, ms));

@@ -54,6 +54,13 @@ export class CutProxy {
     pair.upstream.pause();
   }
 
+  /** Reads from the server again for the `index`-th connection still open (undoes `stall`): what piled up is delivered. */
+  unstall(index: number): void {
+    const pair = [...this.#pairs][index];
+    if (!pair) throw new Error(`no connection ${index}`);
+    pair.upstream.pipe(pair.client);
+  }
+
   async close(): Promise<void> {
     this.cut();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));

@@ -50,6 +50,13 @@ export async function until(check: () => boolean, timeoutMs = 3_000, what = "con
   }
 }
 
+/** Rejects if `promise` has not settled within `ms` (a bound, so a hang fails instead of stalling the run). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** The command that runs a TypeScript file on the runtime running the tests (the real binary). */
 export function runtimeCommand(script: string, args: string[] = []): [string, string[]] {
   if (runtime === "deno") return [process.execPath, ["run", "-A", script, ...args]];
@@ -57,10 +64,8 @@ export function runtimeCommand(script: string, args: string[] = []): [string, st
   return [process.execPath, ["--import", "tsx", script, ...args]];
 }
 
-/** Sends a raw WebSocket upgrade request and resolves with the HTTP status the server answers. */
-export async function upgradeStatus(wsUrl: string, headers: Record<string, string> = {}): Promise<number> {
-  const { connect } = await import("node:net");
-  const url = new URL(wsUrl);
+/** A WebSocket upgrade request for `url`, with extra headers. */
+function upgradeRequest(url: URL, headers: Record<string, string>): string {
   const lines = [
     `GET ${url.pathname}${url.search} HTTP/1.1`,
     `Host: ${url.host}`,
@@ -70,11 +75,35 @@ export async function upgradeStatus(wsUrl: string, headers: Record<string, strin
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ];
+  return lines.join("\r\n") + "\r\n\r\n";
+}
+
+/** Sends a raw WebSocket upgrade request and resolves with the HTTP status the server answers. */
+export async function upgradeStatus(wsUrl: string, headers: Record<string, string> = {}): Promise<number> {
+  const { connect } = await import("node:net");
+  const url = new URL(wsUrl);
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname, () => socket.write(lines.join("\r\n") + "\r\n\r\n"));
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(upgradeRequest(url, headers)));
     socket.once("data", (chunk) => {
       socket.destroy();
       resolve(Number(String(chunk).split(" ")[1]));
+    });
+    socket.once("error", reject);
+  });
+}
+
+/**
+ * A half-open peer: a raw TCP client that sends an upgrade request and then never reads nor
+ * writes again (no pong, no close frame, no FIN), as a client whose network vanished.
+ * Resolves once the request is written; call `destroy()` at the end.
+ */
+export async function silentPeer(wsUrl: string): Promise<{ destroy(): void }> {
+  const { connect } = await import("node:net");
+  const url = new URL(wsUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.pause();
+      socket.write(upgradeRequest(url, {}), () => resolve({ destroy: () => socket.destroy() }));
     });
     socket.once("error", reject);
   });

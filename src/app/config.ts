@@ -1,0 +1,107 @@
+/**
+ * The reference app's configuration: each option from its flag, else its environment
+ * variable, else its default. Secrets (the access token, the API key) come from the
+ * environment only, so they never show in a process listing.
+ */
+
+/** Everything `main.ts` needs to know to start. */
+export interface AppConfig {
+  help: boolean;
+  stdio: boolean;
+  host: string;
+  port: number;
+  /** The demo agent's pause before each word. */
+  delayMs: number;
+  /** The page's access token; undefined: a random one per start. */
+  token: string | undefined;
+  /** Set when an OpenAI-compatible endpoint replaces the demo agent. */
+  openai: { baseUrl: string; apiKey: string | undefined; model: string } | undefined;
+}
+
+/** A flag or variable with a bad value, or an unknown flag. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** What `--help` prints. */
+export const USAGE = `Switchboard reference agent app: a web chat with an agent, over the Switchboard gateway.
+
+Usage: npm start -- [options]      (also: deno task start, bun run start)
+
+Options (flag, environment variable, default):
+  --host H             SWITCHBOARD_HOST             127.0.0.1    address to listen on
+  --port N             SWITCHBOARD_PORT             8787         port (0 = any free port)
+  --stdio              -                            off          speak JSON-RPC on stdin/stdout instead (NDJSON)
+  --delay-ms N         SWITCHBOARD_DELAY_MS         50           the demo agent's pause before each word
+  --openai-base-url U  SWITCHBOARD_OPENAI_BASE_URL  -            use an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
+  --openai-model M     SWITCHBOARD_OPENAI_MODEL     gpt-4o-mini  the model to ask
+  -                    SWITCHBOARD_OPENAI_API_KEY   -            sent as a bearer token to the endpoint
+  -                    SWITCHBOARD_TOKEN            random       the page's access token (letters, digits, - . _ ~)
+  -h, --help                                                     show this help
+
+The web chat is at / (open the printed URL: it carries the access token), the gateway at
+/api/ws, a health check at /healthz.
+`;
+
+const VALUE_FLAGS = ["--host", "--port", "--delay-ms", "--openai-base-url", "--openai-model"] as const;
+type ValueFlag = (typeof VALUE_FLAGS)[number];
+
+/** Reads `args` (without the program) and `env`; throws `ConfigError`. */
+export function parseConfig(args: readonly string[], env: Record<string, string | undefined>): AppConfig {
+  const flags = new Map<ValueFlag, string>();
+  let help = false;
+  let stdio = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "-h" || arg === "--help") help = true;
+    else if (arg === "--stdio") stdio = true;
+    else {
+      const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+      if (!(VALUE_FLAGS as readonly string[]).includes(name)) throw new ConfigError(`unknown option ${arg} (see --help)`);
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new ConfigError(`${name} needs a value`);
+      flags.set(name as ValueFlag, value);
+    }
+  }
+  const pick = (flag: ValueFlag, variable: string) => flags.get(flag) ?? nonEmpty(env[variable]);
+  const baseUrl = pick("--openai-base-url", "SWITCHBOARD_OPENAI_BASE_URL");
+  const token = nonEmpty(env.SWITCHBOARD_TOKEN);
+  // The token travels in the WebSocket subprotocol list, which allows only token characters.
+  if (token !== undefined && !/^[A-Za-z0-9._~-]+$/.test(token)) throw new ConfigError("SWITCHBOARD_TOKEN may hold only letters, digits and - . _ ~");
+  return {
+    help,
+    stdio,
+    host: pick("--host", "SWITCHBOARD_HOST") ?? "127.0.0.1",
+    port: integer(pick("--port", "SWITCHBOARD_PORT") ?? "8787", "port", 65_535),
+    delayMs: integer(pick("--delay-ms", "SWITCHBOARD_DELAY_MS") ?? "50", "delay", 60_000),
+    token,
+    openai:
+      baseUrl === undefined
+        ? undefined
+        : { baseUrl: httpUrl(baseUrl), apiKey: nonEmpty(env.SWITCHBOARD_OPENAI_API_KEY), model: pick("--openai-model", "SWITCHBOARD_OPENAI_MODEL") ?? "gpt-4o-mini" },
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
+function integer(text: string, what: string, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value > max) throw new ConfigError(`the ${what} must be a whole number from 0 to ${max}, not "${text}"`);
+  return value;
+}
+
+function httpUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`the OpenAI base URL is not a URL: "${text}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError(`the OpenAI base URL must be http or https: "${text}"`);
+  return url.href;
+}

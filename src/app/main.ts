@@ -1,0 +1,74 @@
+/**
+ * The reference agent app: `npm start` (also `deno task start`, `bun run start`). Serves the
+ * web chat at `/`, the gateway at `/api/ws` and `/healthz`, and prints the page's URL with
+ * its access token; or, with `--stdio`, speaks the same protocol on stdin/stdout. `--help`
+ * lists the options.
+ */
+import { build } from "esbuild";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { tokenAuth } from "switchboard";
+import { serveStdio } from "switchboard/stdio";
+import { demoAgent, type Agent } from "./agent.ts";
+import { ConfigError, parseConfig, USAGE, type AppConfig } from "./config.ts";
+import { createAgentGateway } from "./gateway.ts";
+import { openAIAgent } from "./openai.ts";
+import { siteApp, type PageAssets } from "./site.ts";
+
+type Runtime = typeof import("switchboard/node");
+
+/** This runtime's `serve()` and stdio; every runtime module has the Node one's shape. */
+async function loadRuntime(): Promise<Runtime> {
+  const name = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+  return await import(`switchboard/${name}`);
+}
+
+/** The page's files; its script bundled with `switchboard/client` now, in memory (never written out). */
+async function loadPage(): Promise<PageAssets> {
+  const page = (name: string) => fileURLToPath(new URL(`./page/${name}`, import.meta.url));
+  const [html, css, bundle] = await Promise.all([
+    readFile(page("index.html"), "utf8"),
+    readFile(page("style.css"), "utf8"),
+    build({ entryPoints: [page("app.js")], bundle: true, format: "esm", platform: "browser", target: "es2022", minify: true, write: false, logLevel: "silent" }),
+  ]);
+  return { html, css, js: bundle.outputFiles[0]!.text };
+}
+
+function chooseAgent(config: AppConfig): Agent {
+  return config.openai ? openAIAgent(config.openai) : demoAgent({ delayMs: config.delayMs });
+}
+
+/** 128 random bits, URL- and subprotocol-safe. */
+function randomToken(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// `process` is global on Node, Bun and Deno 2 alike.
+let config: AppConfig;
+try {
+  config = parseConfig(process.argv.slice(2), process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`switchboard: ${error.message}`);
+  process.exit(2);
+}
+
+if (config.help) {
+  process.stdout.write(USAGE);
+} else if (config.stdio) {
+  const runtime = await loadRuntime();
+  const gateway = createAgentGateway({ agent: chooseAgent(config) });
+  await serveStdio(gateway, runtime.stdioStreams());
+  await gateway.close(); // ends sessions and their timers, so the process can exit
+} else {
+  const [runtime, assets] = await Promise.all([loadRuntime(), loadPage()]);
+  const token = config.token ?? randomToken();
+  const agent = chooseAgent(config);
+  const gateway = createAgentGateway({ agent, auth: tokenAuth({ tokens: { [token]: "user" } }) });
+  const server = await runtime.serve(gateway, { app: siteApp(assets), hostname: config.host, port: config.port });
+  console.error(`switchboard: agent "${agent.name}", gateway at ${server.url.replace(/^http/, "ws")}api/ws`);
+  // stdout carries only the URL to open, so a script can read it.
+  console.log(`${server.url}#token=${token}`);
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.once("SIGINT", stop).once("SIGTERM", stop);
+}

@@ -1,0 +1,363 @@
+// The web chat: one Switchboard client (switchboard/client, bundled by the server at startup)
+// that keeps connected and resumes on its own. A conversation is drawn from `session.history`
+// (a snapshot at some seq) and then from the session events after that seq, so a reload or a
+// dropped connection shows every word once: events at or below the drawn seq are skipped.
+import { connect, ConnectionLost, ErrorCode, RpcError } from "switchboard/client";
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = "switchboard.token";
+const SESSION_KEY = "switchboard.session";
+const STATE_TEXT = { connecting: "Connecting…", open: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
+const STATUS_TEXT = { interrupted: "Interrupted.", error: "The agent failed: " };
+
+/** The token from the URL fragment (then kept for reloads and removed from the address bar), or the kept one. */
+function takeToken() {
+  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return fromUrl ?? sessionStorage.getItem(TOKEN_KEY);
+}
+
+const token = takeToken();
+const client = connect(location.origin.replace(/^http/, "ws") + "/api/ws", token ? { token } : {});
+
+/**
+ * The conversation on screen: its session, the seq it is drawn up to, and its turns.
+ * `buffer` holds its events while its history is being fetched.
+ */
+let view = blankView();
+/** Open approval requests: call id → the function that answers it. */
+const approvals = new Map();
+
+function blankView(id = null) {
+  return { id, seq: 0, buffer: null, turns: new Map() };
+}
+
+// ---- connection state
+
+client.onStateChange((state) => {
+  $("connection").dataset.state = state;
+  $("connection-text").textContent = STATE_TEXT[state];
+  if (state === "open") void refreshSessions();
+});
+
+client.ready.then((ready) => ($("agent").textContent = `· ${ready.agent}`));
+
+client.onResume((report) => {
+  if (report.session_id !== view.id) return;
+  if (report.error) return lose(report.epochChanged ? "The server restarted; that conversation is gone." : "That conversation has ended.");
+  // Events were evicted while we were away: draw it again from its history.
+  if (report.truncated) void openSession(view.id);
+});
+
+if (!token) notice("No access token: open the URL that `npm start` printed (it ends in #token=…).");
+
+// ---- session events
+
+for (const type of ["message.user", "message.delta", "tool.request", "tool.result", "message.complete", "session.closed"]) {
+  client.on(type, (event) => {
+    if (type === "message.complete" || type === "message.user") void refreshSessions();
+    if (event.session_id !== view.id) return;
+    if (view.buffer) view.buffer.push(event);
+    else apply(event);
+  });
+}
+
+function apply(event) {
+  if (event.seq <= view.seq) return; // drawn already (from the history, or before a reconnect)
+  view.seq = event.seq;
+  const log = $("log");
+  // Follow the answer down only if the reader is at the bottom (not reading back).
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const p = event.payload;
+  const turn = view.turns.get(p?.turn_id);
+  // A turn whose start was evicted from the replay: the truncated resume redraws from history.
+  if (!turn && event.type !== "message.user" && event.type !== "session.closed") return;
+  switch (event.type) {
+    case "message.user":
+      addTurn({ turn_id: p.turn_id, prompt: p.text, parts: [], status: "running" });
+      break;
+    case "message.delta": {
+      const last = turn.parts.at(-1);
+      if (last?.kind === "text") {
+        last.text += p.text;
+        last.node.appendData(p.text);
+      } else addPart(turn, { kind: "text", text: p.text });
+      break;
+    }
+    case "tool.request":
+      addPart(turn, { kind: "tool", call_id: p.call_id, tool: p.tool, input: p.input });
+      break;
+    case "tool.result": {
+      const part = turn.parts.find((q) => q.call_id === p.call_id);
+      Object.assign(part, { outcome: p.outcome, output: p.output });
+      drawTool(part);
+      break;
+    }
+    case "message.complete":
+      finishTurn(turn, p.status, p.error);
+      break;
+    case "session.closed":
+      lose("This conversation has ended.");
+      break;
+  }
+  if (atBottom) log.scrollTop = log.scrollHeight;
+  updateStop();
+}
+
+// ---- opening a conversation
+
+/** Draws session `id` from its history, then follows its events after the history's seq. */
+async function openSession(id) {
+  view = blankView(id);
+  view.buffer = [];
+  sessionStorage.setItem(SESSION_KEY, id);
+  clearLog();
+  notice(null);
+  markCurrent();
+  try {
+    const snapshot = await client.call("session.history", { session_id: id }, { idempotent: true });
+    if (view.id !== id) return; // another one was opened meanwhile
+    for (const turn of snapshot.turns) addTurn(turn);
+    view.seq = snapshot.seq;
+    $("log").scrollTop = $("log").scrollHeight;
+    const buffered = view.buffer;
+    view.buffer = null;
+    for (const event of buffered) apply(event);
+    updateStop();
+    // A followed session is attached and resumed by the client itself; any other is attached here.
+    if (!client.sessions.has(id)) {
+      client.follow(id, snapshot.seq);
+      if (client.state === "open") await client.call("session.resume", { session_id: id, after_seq: snapshot.seq }, { idempotent: true });
+    }
+  } catch (error) {
+    if (view.id !== id) return;
+    if (error instanceof RpcError && error.code === ErrorCode.SessionNotFound) lose("That conversation is gone (the server restarted or it ended).");
+    else notice(`Could not open the conversation: ${error.message}`);
+  }
+}
+
+/** The conversation on screen has ended: forget it. */
+function lose(message) {
+  if (view.id) client.unfollow(view.id);
+  sessionStorage.removeItem(SESSION_KEY);
+  view = blankView();
+  updateStop();
+  notice(message);
+  void refreshSessions();
+}
+
+function newChat() {
+  view = blankView();
+  sessionStorage.removeItem(SESSION_KEY);
+  clearLog();
+  notice(null);
+  markCurrent();
+  updateStop();
+  $("prompt").focus();
+}
+
+// ---- drawing
+
+function clearLog() {
+  $("log").replaceChildren($("empty") ?? emptyNote());
+}
+
+function emptyNote() {
+  const p = el("p", "empty", "Ask the agent something. Mention files to see a tool request that needs your approval.");
+  p.id = "empty";
+  return p;
+}
+
+function addTurn(record) {
+  $("empty")?.remove();
+  const article = el("article", "turn");
+  article.dataset.turn = record.turn_id;
+  const you = el("div", "prompt");
+  you.append(el("h3", "who", "You"), el("p", "", record.prompt));
+  const answer = el("div", "answer");
+  answer.append(el("h3", "who", "Agent"));
+  const statusLine = el("p", "status");
+  article.append(you, answer, statusLine);
+  $("log").append(article);
+  const turn = { turn_id: record.turn_id, status: record.status, parts: [], article, answer, statusLine };
+  view.turns.set(record.turn_id, turn);
+  for (const part of record.parts) addPart(turn, { ...part });
+  if (record.status === "running") article.setAttribute("aria-busy", "true");
+  else finishTurn(turn, record.status, record.error);
+}
+
+function addPart(turn, part) {
+  turn.parts.push(part);
+  if (part.kind === "text") {
+    part.node = document.createTextNode(part.text);
+    const p = el("p", "text");
+    p.append(part.node);
+    turn.answer.append(p);
+  } else {
+    part.element = el("div", "tool");
+    part.element.setAttribute("role", "group");
+    part.element.setAttribute("aria-label", `Tool request: ${part.tool}`);
+    turn.answer.append(part.element);
+    drawTool(part);
+  }
+}
+
+function drawToolById(callId) {
+  for (const turn of view.turns.values()) {
+    const part = turn.parts.find((q) => q.call_id === callId);
+    if (part) return drawTool(part);
+  }
+}
+
+/** A tool part: what the agent asks, then buttons (while this page may answer) or the outcome. */
+function drawTool(part) {
+  const box = part.element;
+  const ask = el("p", "ask");
+  ask.append("The agent wants to run ", el("code", "", part.tool), " with ", el("code", "", JSON.stringify(part.input)), ".");
+  box.replaceChildren(ask);
+  if (part.outcome) {
+    box.dataset.outcome = part.outcome;
+    box.append(el("p", "outcome", { allowed: "Allowed.", denied: "Denied.", cancelled: "Cancelled." }[part.outcome]));
+    if (part.output !== undefined) box.append(el("pre", "output", part.output));
+    return;
+  }
+  const answer = approvals.get(part.call_id);
+  if (!answer) {
+    box.append(el("p", "outcome", "Waiting for approval…"));
+    return;
+  }
+  const choices = el("div", "choices");
+  for (const [decision, label] of [["allow", "Allow"], ["deny", "Deny"]]) {
+    const button = el("button", decision, label);
+    button.type = "button";
+    button.addEventListener("click", () => {
+      approvals.delete(part.call_id);
+      answer({ decision });
+      box.replaceChildren(ask, el("p", "outcome", decision === "allow" ? "Allowing…" : "Denying…"));
+      $("prompt").focus(); // the button is gone: keep keyboard users somewhere useful
+    });
+    choices.append(button);
+  }
+  box.append(choices);
+}
+
+function finishTurn(turn, status, error) {
+  turn.status = status;
+  turn.article.removeAttribute("aria-busy");
+  turn.article.dataset.status = status;
+  if (status in STATUS_TEXT) turn.statusLine.textContent = STATUS_TEXT[status] + (error ?? "");
+  updateStop();
+}
+
+function updateStop() {
+  $("stop").disabled = ![...view.turns.values()].some((turn) => turn.status === "running");
+}
+
+function notice(text) {
+  $("notice").hidden = !text;
+  $("notice").textContent = text ?? "";
+}
+
+function markCurrent() {
+  for (const button of $("session-list").querySelectorAll("button")) {
+    if (button.dataset.session === view.id) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+  }
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// ---- past sessions
+
+let listing = Promise.resolve();
+
+/** Redraws the list of sessions (one request at a time; the latest wins). */
+function refreshSessions() {
+  listing = listing.then(async () => {
+    if (client.state !== "open") return;
+    const { sessions } = await client.call("session.list", {}).catch(() => ({ sessions: null }));
+    if (!sessions) return;
+    const items = sessions.map((s) => {
+      const button = el("button", "session");
+      button.type = "button";
+      button.dataset.session = s.session_id;
+      const time = el("time", "", new Date(s.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+      time.dateTime = new Date(s.created_at).toISOString();
+      button.append(el("span", "title", s.title), time);
+      button.addEventListener("click", () => void openSession(s.session_id));
+      const item = el("li");
+      item.append(button);
+      return item;
+    });
+    $("session-list").replaceChildren(...items);
+    markCurrent();
+  });
+  return listing;
+}
+
+// ---- approvals (server → client requests)
+
+client.handle("approval", (params, { signal }) =>
+  new Promise((resolve) => {
+    approvals.set(params.call_id, resolve);
+    // Cancelled (the turn was interrupted, or the session ended): the buttons go.
+    signal.addEventListener("abort", () => {
+      approvals.delete(params.call_id);
+      drawToolById(params.call_id);
+    });
+    drawToolById(params.call_id);
+  }),
+);
+
+// ---- the composer
+
+async function submit() {
+  const text = $("prompt").value.trim();
+  if (!text) return;
+  $("prompt").value = "";
+  notice(null);
+  if (!view.id) {
+    try {
+      const { session_id } = await client.call("session.create", {});
+      view = blankView(session_id);
+      sessionStorage.setItem(SESSION_KEY, session_id);
+      clearLog();
+      void refreshSessions();
+    } catch (error) {
+      $("prompt").value ||= text; // not sent: give the text back
+      return notice(`Could not start a conversation: ${error.message}`);
+    }
+  }
+  try {
+    await client.call("prompt.submit", { session_id: view.id, text });
+  } catch (error) {
+    // A drop mid-answer loses only the call's reply; the answer itself arrives as events.
+    if (!(error instanceof ConnectionLost)) notice(`Could not send: ${error.message}`);
+  }
+}
+
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void submit();
+});
+$("prompt").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    void submit();
+  }
+});
+$("stop").addEventListener("click", () => {
+  if (view.id) client.call("session.interrupt", { session_id: view.id }).catch((error) => notice(`Could not stop: ${error.message}`));
+});
+$("new-chat").addEventListener("click", newChat);
+
+const kept = sessionStorage.getItem(SESSION_KEY);
+if (kept) void openSession(kept);

@@ -1,0 +1,117 @@
+/**
+ * The reference agent app (`src/app/main.ts`) as a child process on the runtime running the
+ * tests, exactly as `npm start` runs it, and a fake OpenAI-compatible endpoint on loopback.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { runtimeCommand } from "./runtime.ts";
+
+/** The app's entry, relative to the repository root. */
+export const APP = "src/app/main.ts";
+
+/** A running app: the URL it printed, split into its parts. */
+export interface RunningApp {
+  /** The printed URL, e.g. `http://127.0.0.1:PORT/#token=…`. */
+  readonly url: string;
+  /** `http://127.0.0.1:PORT/` */
+  readonly base: string;
+  readonly token: string;
+  readonly wsUrl: string;
+  /** Everything the app wrote to stderr so far. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL if it lingers; resolves when it has exited. */
+  close(): Promise<void>;
+}
+
+/** Starts the app on a free port with `args` and `env` added; resolves once it printed its URL (or rejects within `timeoutMs`). */
+export async function startApp(args: string[] = [], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<RunningApp> {
+  const [command, commandArgs] = runtimeCommand(APP, ["--port", "0", ...args]);
+  const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let stdout = "";
+    const timer = setTimeout(() => fail(new Error(`the app printed no URL within ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(error);
+    };
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      const line = stdout.match(/^(http:\/\/\S+#token=\S+)$/m)?.[1];
+      if (line) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    });
+    child.once("exit", (code) => fail(new Error(`the app exited (${code}) before printing its URL; stderr:\n${stderr}`)));
+  });
+  const [base, fragment] = url.split("#") as [string, string];
+  return {
+    url,
+    base,
+    token: new URLSearchParams(fragment).get("token")!,
+    wsUrl: `${base.replace(/^http/, "ws")}api/ws`,
+    stderr: () => stderr,
+    close: () => stop(child, exited),
+  };
+}
+
+async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** What the fake endpoint does with one request. */
+export type FakeReply = (request: { body: any; headers: IncomingMessage["headers"] }, response: ServerResponse) => void | Promise<void>;
+
+/** A fake OpenAI-compatible server on 127.0.0.1: each request to `/v1/chat/completions` is answered by `reply`. */
+export async function fakeOpenAI(reply: FakeReply) {
+  const requests: { body: any; headers: IncomingMessage["headers"] }[] = [];
+  /** Requests whose connection closed before the reply ended (the client aborted). */
+  let aborted = 0;
+  const server = createServer(async (req, res) => {
+    let text = "";
+    for await (const chunk of req) text += chunk;
+    if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
+      res.writeHead(404).end();
+      return;
+    }
+    const request = { body: JSON.parse(text), headers: req.headers };
+    requests.push(request);
+    res.on("close", () => {
+      if (!res.writableEnded) aborted++;
+    });
+    await reply(request, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    get aborted() {
+      return aborted;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Writes an SSE response: each chunk as a `data:` event with a chat-completion delta, then a stop and `[DONE]`. */
+export function streamChunks(words: string[]): FakeReply {
+  return (_, res) => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    for (const word of words) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: word } }] })}\n\n`);
+    res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
+    res.end("data: [DONE]\n\n");
+  };
+}
