@@ -23,11 +23,12 @@ export interface TransportEvents {
 /**
  * A `Transport` over a standard-WebSocket-like socket.
  *
- * `write` only appends to a FIFO; one microtask per tick hands the whole FIFO to the socket
+ * `write` appends to a FIFO; one microtask per tick hands what is queued to the socket
  * (inside `socket.cork` where the runtime offers it, so a tick's frames leave in a few large
- * writes: one per 256 frames, which measured faster on Node than one enormous writev).
- * A handler emitting thousands of events in one synchronous run thus costs one flush, and
- * nothing written later can overtake anything written earlier.
+ * writes: one per run of 256 frames, which measured faster on Node than one enormous writev).
+ * A run that fills up goes out at once. A handler emitting thousands of events in one
+ * synchronous run thus costs one write per run, and nothing written later can overtake
+ * anything written earlier.
  *
  * Backlog is counted in UTF-16 code units for queued frames (cheap, and equal to bytes for
  * ASCII) plus the socket's own `bufferedAmount` in bytes where it has one.
