@@ -9,7 +9,7 @@
 import { decode, errorObject, errorResponse, resultResponse } from "../jsonrpc/codec.ts";
 import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
 import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
-import { nestedDeeperThan, textNestedDeeperThan } from "../jsonrpc/depth.ts";
+import { nestedDeeperThan, textDepth } from "../jsonrpc/depth.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
 import type { SocketTransport } from "../transport/socket-transport.ts";
 import { CloseCode } from "../transport/transport.ts";
@@ -120,6 +120,8 @@ class Call implements HandlerContext {
 
 /** Frames longer than this are scanned for depth before parsing; shorter ones parse in microseconds however they nest. */
 const SCAN_BEFORE_PARSE_CHARS = 4_096;
+/** Past this depth a long frame is refused whole, unparsed. */
+const scanLimit = (maxParamsDepth: number) => Math.max(256, 8 * maxParamsDepth);
 const INTERNAL_ERROR: ErrorObject = { code: ErrorCode.InternalError, message: "Internal error" };
 const CANCELLED: ErrorObject = { code: ErrorCode.RequestCancelled, message: "Request cancelled" };
 
@@ -189,17 +191,25 @@ export class Connection implements ConnectionHandle, SessionViewer {
       this.close(CloseCode.TooBig, "message_too_big");
       return;
     }
-    // A long frame is scanned for depth before it is parsed: parsing a 100,000-deep array
-    // costs milliseconds, scanning it stops after a few dozen characters. Two levels of slack
-    // for the batch and the request around the params, so the check below stays the precise one.
-    if (text.length > SCAN_BEFORE_PARSE_CHARS && textNestedDeeperThan(text, this.#host.limits.maxParamsDepth + 2)) {
-      this.reject("Nested too deep", { max_depth: this.#host.limits.maxParamsDepth });
-      return;
+    const maxDepth = this.#host.limits.maxParamsDepth;
+    if (text.length > SCAN_BEFORE_PARSE_CHARS) {
+      // A long frame is scanned before it is parsed: parsing a 100,000-deep array costs
+      // milliseconds, scanning it stops after a few hundred characters. The bound is loose (a
+      // few hundred levels parse in microseconds), so a request nested past the cap inside a
+      // valid batch still gets its own -32602 below, with its id.
+      const depth = textDepth(text, scanLimit(maxDepth));
+      if (depth > scanLimit(maxDepth)) {
+        this.reject("Nested too deep", { max_depth: maxDepth });
+        return;
+      }
+      // Params sit inside the request object, so a frame no deeper than the cap has no params past it.
+      this.#mayBeDeep = depth > maxDepth;
+    } else {
+      // Depth d needs at least 2d characters, so the common small message skips the walk.
+      this.#mayBeDeep = text.length > 2 * maxDepth;
     }
     const frame = decode(text);
     if (frame === undefined) return;
-    // Depth d needs at least 2d characters, so the common small message skips the walk.
-    this.#mayBeDeep = text.length > 2 * this.#host.limits.maxParamsDepth;
     if (!Array.isArray(frame)) {
       this.#receiveOne(frame, undefined);
       return;

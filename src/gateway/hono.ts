@@ -60,7 +60,10 @@ export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (
         if (typeof data === "string") connection.receive(data);
         else connection.reject(BINARY);
       } catch {
-        connection.teardown("socket_error");
+        // Not expected (receive answers bad input itself), but never leave a socket open that
+        // the gateway no longer counts or serves.
+        connection.close(CloseCode.Internal, "receive_failed");
+        connection.teardown("receive_failed");
       }
     };
     return {

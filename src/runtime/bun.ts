@@ -67,17 +67,7 @@ const adapter: SocketAdapter = {
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
   app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
-  // Liveness: a ping every half `peerTimeoutMs`; a peer that has sent nothing since the last one is cut.
   const sockets = new Set<HonoSocket>();
-  const pinger = setInterval(() => {
-    for (const ws of sockets) {
-      if (!ws.data.heard) ws.terminate();
-      else {
-        ws.data.heard = false;
-        ws.ping();
-      }
-    }
-  }, gateway.limits.peerTimeoutMs / 2);
   const server = Bun.serve({
     hostname,
     port,
@@ -104,10 +94,21 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
       perMessageDeflate: false,
       // Our own backlog cap (1013) comes first; Bun's limit is only a backstop.
       backpressureLimit: gateway.limits.maxBacklogBytes * 2,
-      // Off: the pinger above keeps liveness.
+      // Off: the pinger below keeps liveness.
       idleTimeout: 0,
     },
   });
+  // Liveness: a ping every half `peerTimeoutMs`; a peer that has sent nothing since the last one
+  // is cut. Started once the port is bound, so a failed `Bun.serve` leaves no timer behind.
+  const pinger = setInterval(() => {
+    for (const ws of sockets) {
+      if (!ws.data.heard) ws.terminate();
+      else {
+        ws.data.heard = false;
+        ws.ping();
+      }
+    }
+  }, gateway.limits.peerTimeoutMs / 2);
   const bound = server.port!;
   return {
     url: baseUrl(hostname, bound),

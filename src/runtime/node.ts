@@ -45,12 +45,6 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     const alive = () => heard.add(ws);
     ws.on("pong", alive).on("message", alive);
   });
-  const pinger = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (!heard.delete(ws)) ws.terminate();
-      else ws.ping();
-    }
-  }, gateway.limits.peerTimeoutMs / 2);
 
   const adapter: SocketAdapter = {
     socket(ctx) {
@@ -75,6 +69,13 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
   app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
   const server = serveHono({ fetch: app.fetch, hostname, port, websocket: { server: wss } });
   await once(server, "listening");
+  // Started once the port is bound, so a failed listen leaves no timer behind.
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!heard.delete(ws)) ws.terminate();
+      else ws.ping();
+    }
+  }, gateway.limits.peerTimeoutMs / 2);
   const bound = (server.address() as AddressInfo).port;
 
   return {

@@ -49,11 +49,6 @@ export class SocketTransport implements Transport {
   /** Characters handed to the socket since the last stall check. */
   #sentSinceCheck = 0;
   #flushBound = () => this.#flush();
-  /** The frames a corked run sends: `#sending[#from … #to)`, set before `cork` calls `#sendRunBound`. */
-  #sending: string[] = [];
-  #from = 0;
-  #to = 0;
-  #sendRunBound = () => this.#sendAll(this.#sending, this.#from, this.#to);
 
   /** Sends that failed (each one latches the transport closed). */
   readonly stats = { sendFailures: 0 };
@@ -136,17 +131,12 @@ export class SocketTransport implements Transport {
       if (!cork || queue.length === 1) this.#sendAll(queue, 0, queue.length);
       else {
         // One write per CORK_FRAMES frames: a tick's frames in a few large writes, not one huge writev.
-        // The run's bounds live in fields, so no closure is made per run.
-        this.#sending = queue;
         for (let at = 0; at < queue.length; at += CORK_FRAMES) {
-          this.#from = at;
-          this.#to = Math.min(queue.length, at + CORK_FRAMES);
-          cork.call(this.#socket, this.#sendRunBound);
+          const end = Math.min(queue.length, at + CORK_FRAMES);
+          cork.call(this.#socket, () => this.#sendAll(queue, at, end));
         }
-        this.#sending = [];
       }
     } catch (error) {
-      this.#sending = [];
       this.stats.sendFailures++;
       this.#fail("send_failed", error);
       return;

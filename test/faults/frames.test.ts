@@ -197,6 +197,12 @@ test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed; 600
   socket.send(Opcode.Text, request(4, "echo", [text]));
   assert.deepEqual(await socket.next(), { jsonrpc: "2.0", id: 4, result: [text] });
 
+  // A long frame nested past the cap but not absurdly is parsed: each request gets its own answer.
+  const long = "x".repeat(5_000);
+  socket.send(Opcode.Text, `[${request(10, "echo", [long])},{"jsonrpc":"2.0","id":11,"method":"echo","params":${nest(40).array}}]`);
+  const mixed = (await socket.next()) as Reply[];
+  assert.deepEqual(mixed.map((reply) => [reply.id, reply.error?.code]), [[10, undefined], [11, ErrorCode.InvalidParams]]);
+
   // Shorter frames are parsed, and the depth check answers with the request's id.
   const deep = nest(600);
   const tooDeep = { code: ErrorCode.InvalidParams, message: "Invalid params: nested too deeply", data: { max_depth: 32 } };
