@@ -8,8 +8,11 @@
  * `message.complete {status, error?}`. A delta extends the turn's last text part, or starts
  * a new one after a tool part.
  */
-import { RpcError, type Session } from "switchboard";
+import { ErrorCode, RpcError, type Session } from "switchboard";
 import { AgentError, type Agent, type ChatMessage, type ToolUse, type Turn } from "./agent.ts";
+
+/** Turns one chat may hold: with sessions kept for the life of the process, nothing a client sends may grow without bound. */
+export const MAX_TURNS = 200;
 
 /** How a tool request ended. */
 export type ToolOutcome = "allowed" | "denied" | "cancelled";
@@ -91,11 +94,12 @@ export class Transcript {
 
   /**
    * Runs one turn of `agent` for `prompt`: records and emits the prompt, streams the answer,
-   * and ends with `message.complete`. Resolves with how it ended; rejects only for a bug (an
+   * and ends with `message.complete`. A chat past `MAX_TURNS` answers -32600 instead. Resolves with how it ended; rejects only for a bug (an
    * agent failure that is not an `AgentError`), after ending the turn. `signal` (the call's)
    * also stops it.
    */
   async run(agent: Agent, prompt: string, signal: AbortSignal): Promise<{ turn_id: string; status: TurnStatus; error?: string }> {
+    if (this.#turns.length >= MAX_TURNS) throw new RpcError(ErrorCode.InvalidRequest, `This chat is full (${MAX_TURNS} turns): start a new chat`, { max_turns: MAX_TURNS });
     const history = this.messages();
     const record: TurnRecord = { turn_id: `t${this.#turns.length + 1}`, prompt, parts: [], status: "running" };
     this.#turns.push(record);
