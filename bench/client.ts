@@ -7,6 +7,7 @@
  * open until stdin ends, so the server's closing reading includes no teardown work. It gives
  * up (exit 2) after `maxMs` in all.
  */
+import { command, openReady, runClient, say } from "./client-io.ts";
 import { Histogram } from "./histogram.ts";
 import { addRequest, broadcastRequest, createRequest, EVENT_PREFIX, joinRequest, SEQ_KEY, streamRequest } from "./wire.ts";
 
@@ -32,21 +33,11 @@ export interface IdleResult {
   connected: number;
 }
 
-/** Opens a socket; resolves once the server's first (ready) frame arrived. */
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.onmessage = () => resolve(ws);
-    ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
-    ws.onclose = (event) => reject(new Error(`closed ${event.code} before the first frame`));
-  });
-}
-
 /** Opens `count` sockets, 100 handshakes at a time. */
 async function openMany(url: string, count: number): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
   for (let i = 0; i < count; i += 100) {
-    sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => open(url)))));
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => openReady(url)))));
   }
   return sockets;
 }
@@ -142,15 +133,6 @@ function broadcast(producer: WebSocket, viewers: WebSocket[], sessionId: string,
   });
 }
 
-const stdin = console[Symbol.asyncIterator]();
-/** The runner's next command line; its end means the runner is done with this client. */
-async function command(): Promise<string | undefined> {
-  const { value, done } = await stdin.next();
-  return done ? undefined : String(value).trim();
-}
-
-const say = (value: object) => console.log(JSON.stringify(value));
-
 async function run(config: ClientConfig): Promise<void> {
   if (config.workload === "rpc") {
     const sockets = await openMany(config.url, config.connections);
@@ -162,7 +144,7 @@ async function run(config: ClientConfig): Promise<void> {
     await exchange(sockets, config.inFlight, config.total, histogram);
     say({ seconds: (performance.now() - start) / 1000, histogram: histogram.toJSON() } satisfies RpcResult);
   } else if (config.workload === "stream") {
-    const ws = await open(config.url);
+    const ws = await openReady(config.url);
     await stream(ws, config.warmup);
     say({ ready: true });
     if ((await command()) !== "go") return;
@@ -171,7 +153,7 @@ async function run(config: ClientConfig): Promise<void> {
     say({ seconds: (performance.now() - start) / 1000, events: config.count } satisfies StreamResult);
   } else if (config.workload === "fanout") {
     // The producer creates the session (and views it); the others join it.
-    const producer = await open(config.url);
+    const producer = await openReady(config.url);
     const { session_id } = await request(producer, createRequest);
     const joiners = await openMany(config.url, config.viewers - 1);
     await Promise.all(joiners.map((ws) => request(ws, joinRequest(session_id))));
@@ -193,14 +175,4 @@ async function run(config: ClientConfig): Promise<void> {
 }
 
 const config = JSON.parse(process.argv[2]!) as ClientConfig;
-setTimeout(() => {
-  console.error(`bench client: ${config.workload} not done within ${config.maxMs} ms`);
-  process.exit(2);
-}, config.maxMs);
-try {
-  await run(config);
-  process.exit(0);
-} catch (error) {
-  console.error(`bench client: ${config.workload}: ${(error as Error).message}`);
-  process.exit(1);
-}
+await runClient(`bench client: ${config.workload}`, config.maxMs, () => run(config));

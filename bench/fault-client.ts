@@ -9,6 +9,7 @@
  * connection is open, and on `stop` ends the flood and prints what it did. Both exit when
  * stdin ends, and give up (exit 2) after `maxMs` in all.
  */
+import { command, openReady, runClient, say } from "./client-io.ts";
 import { startFlood, type FloodName } from "./floods.ts";
 import { Histogram } from "./histogram.ts";
 import { addRequest } from "./wire.ts";
@@ -24,24 +25,11 @@ export interface ProbeResult {
 
 const WARMUP = 500;
 
-const stdin = console[Symbol.asyncIterator]();
-/** The runner's next command line; undefined once stdin ends. */
-async function command(): Promise<string | undefined> {
-  const { value, done } = await stdin.next();
-  return done ? undefined : String(value).trim();
-}
-
-const say = (value: object) => console.log(JSON.stringify(value));
-
 /** The probe's connection: one call at a time, answered in order. */
 async function connectProbe(url: string) {
-  const ws = new WebSocket(url);
+  const ws = await openReady(url);
   let answer: ((text: string) => void) | undefined;
   let closed: number | undefined;
-  await new Promise<void>((resolve, reject) => {
-    ws.onmessage = () => resolve();
-    ws.onclose = (event) => reject(new Error(`probe closed ${event.code} before gateway.ready`));
-  });
   ws.onmessage = (event) => answer?.(event.data as string);
   ws.onclose = (event) => {
     closed = event.code;
@@ -89,14 +77,4 @@ async function attack(name: FloodName, url: string): Promise<void> {
 }
 
 const config = JSON.parse(process.argv[2]!) as FaultClientConfig;
-setTimeout(() => {
-  console.error(`fault client: ${config.role} not done within ${config.maxMs} ms`);
-  process.exit(2);
-}, config.maxMs);
-try {
-  await (config.role === "probe" ? probe(config.url) : attack(config.role, config.url));
-  process.exit(0);
-} catch (error) {
-  console.error(`fault client: ${config.role}: ${(error as Error).message}`);
-  process.exit(1);
-}
+await runClient(`fault client: ${config.role}`, config.maxMs, () => (config.role === "probe" ? probe(config.url) : attack(config.role, config.url)));

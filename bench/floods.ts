@@ -4,6 +4,7 @@
  * client); the stalled reader goes through a `CutProxy`, which can stop reading for it.
  */
 import { CutProxy } from "../test/helpers/cut-proxy.ts";
+import { openReady } from "./client-io.ts";
 import { addRequest } from "./wire.ts";
 
 export type FloodName = "tiny" | "deep" | "oversized" | "stalled";
@@ -38,15 +39,6 @@ const STALL_MS = 1_500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Opens a WebSocket and resolves at its first frame (`gateway.ready`); rejects if it closes first. */
-function connect(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.addEventListener("message", () => resolve(ws), { once: true });
-    ws.addEventListener("close", (event) => reject(new Error(`closed ${event.code} before gateway.ready`)), { once: true });
-  });
-}
-
 /** Resolves with the socket's close code. */
 function closeCode(ws: WebSocket): Promise<string> {
   return new Promise((resolve) => ws.addEventListener("close", (event) => resolve(String(event.code)), { once: true }));
@@ -73,7 +65,7 @@ function repeat(urlOf: (slot: number) => string, slots: number, attack: Attack):
     while (!stopped) {
       let ws: WebSocket;
       try {
-        ws = await connect(urlOf(i));
+        ws = await openReady(urlOf(i));
       } catch {
         if (!stopped) count("refused");
         await sleep(10);

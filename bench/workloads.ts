@@ -53,26 +53,19 @@ async function rpc(server: RunningServer, connections: number, inFlight: number,
   });
 }
 
-async function stream(server: RunningServer, warmup: number, count: number, maxMs: number): Promise<Sample> {
-  return withClients([{ workload: "stream", url: server.url, warmup, count, maxMs }], async ([child]) => {
-    await child!.next(maxMs);
+/**
+ * Events per second through one client, and the server's CPU per event: a stream's events, or
+ * a fan-out's deliveries (events × viewers).
+ */
+async function throughput(server: RunningServer, config: Extract<ClientConfig, { workload: "stream" | "fanout" }>): Promise<Sample> {
+  return withClients([config], async ([child]) => {
+    await child!.next(config.maxMs);
     const before = await server.cpu();
     child!.send("go");
-    const result = await child!.next<StreamResult>(maxMs);
+    const result = await child!.next<StreamResult | FanoutResult>(config.maxMs);
     const cpu = (await server.cpu()) - before;
-    return { rate: result.events / result.seconds, cpu_us: cpu / result.events };
-  });
-}
-
-/** Deliveries (events × viewers) per second, and the server's CPU per delivery. */
-async function fanout(server: RunningServer, viewers: number, warmup: number, count: number, maxMs: number): Promise<Sample> {
-  return withClients([{ workload: "fanout", url: server.url, viewers, warmup, count, maxMs }], async ([child]) => {
-    await child!.next(maxMs);
-    const before = await server.cpu();
-    child!.send("go");
-    const result = await child!.next<FanoutResult>(maxMs);
-    const cpu = (await server.cpu()) - before;
-    return { rate: result.deliveries / result.seconds, cpu_us: cpu / result.deliveries };
+    const events = "events" in result ? result.events : result.deliveries;
+    return { rate: events / result.seconds, cpu_us: cpu / events };
   });
 }
 
@@ -98,12 +91,12 @@ export function measure(workload: Workload, server: RunningServer, sizes: Sizes)
     case "latency":
       return rpc(server, 1, 1, 1, l.warmup, l.total, clientMs);
     case "stream":
-      return stream(server, s.warmup, s.count, clientMs);
+      return throughput(server, { workload: "stream", url: server.url, warmup: s.warmup, count: s.count, maxMs: clientMs });
     case "idle":
       return idle(server, i.warmup, i.connections, clientMs);
     case "fanout":
-      return fanout(server, f.viewers, f.warmup, f.count, clientMs);
+      return throughput(server, { workload: "fanout", url: server.url, viewers: f.viewers, warmup: f.warmup, count: f.count, maxMs: clientMs });
     case "session-stream":
-      return fanout(server, 1, ss.warmup, ss.count, clientMs);
+      return throughput(server, { workload: "fanout", url: server.url, viewers: 1, warmup: ss.warmup, count: ss.count, maxMs: clientMs });
   }
 }

@@ -7,17 +7,16 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { after, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { connect, type Client } from "switchboard/client";
 import { demoScript } from "../src/app/agent.ts";
 import type { AgentGateway } from "../src/app/gateway.ts";
 import type { Snapshot } from "../src/app/transcript.ts";
 import { startApp, type RunningApp } from "./helpers/app.ts";
+import { launchChromium } from "./helpers/chromium.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import { upgradeStatus, webSocketClass } from "./helpers/runtime.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"];
 const ARTIFACTS = "test-artifacts";
 const WAIT = 15_000;
 
@@ -39,7 +38,7 @@ function shared(): Promise<Setup> {
     // 10 ms a word: an answer lasts about a second, long enough to cut or reload in the middle.
     const app = await startApp(["--delay-ms", "10"]);
     const proxy = await CutProxy.start(app.wsUrl);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    const browser = await launchChromium();
     const observer = connect<AgentGateway>(app.wsUrl, { token: app.token, WebSocket: await webSocketClass() });
     await observer.ready;
     const pageUrl = `${proxy.url.replace(/^ws/, "http").replace(/api\/ws$/, "")}#token=${app.token}`;

@@ -5,7 +5,6 @@
  * against a fake endpoint on loopback.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { test } from "node:test";
 import { connectStdio } from "switchboard/client/stdio";
 import type { SessionEvent } from "switchboard/client";
@@ -13,7 +12,7 @@ import { demoScript } from "../src/app/agent.ts";
 import { ConfigError, parseConfig } from "../src/app/config.ts";
 import type { AgentGateway } from "../src/app/gateway.ts";
 import type { Snapshot } from "../src/app/transcript.ts";
-import { APP, fakeOpenAI, streamChunks } from "./helpers/app.ts";
+import { APP, fakeOpenAI, runApp, streamChunks } from "./helpers/app.ts";
 import { runtimeCommand, until } from "./helpers/runtime.ts";
 
 test("parseConfig: a flag beats its environment variable, which beats the default; bad values are errors", () => {
@@ -34,18 +33,6 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
     assert.throws(() => parseConfig(args, env), ConfigError, JSON.stringify({ args, env }));
   }
 });
-
-/** Runs the app with `args` to its end; resolves with its exit code and output. */
-function runApp(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [command, commandArgs] = runtimeCommand(APP, args);
-  const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  return new Promise((resolve) => child.once("close", (code) => (clearTimeout(timer), resolve({ code, stdout, stderr }))));
-}
 
 test("--help prints every option and exits 0; an unknown option exits 2 with a message", async () => {
   const help = await runApp(["--help"]);

@@ -8,13 +8,11 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { Hono } from "hono";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { launchChromium } from "./helpers/chromium.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import { startGateway } from "./helpers/runtime.ts";
 import { sessionMethods } from "./helpers/session-methods.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"];
 
 /** `src/client/mod.ts` and what it imports, as one ES module for the page. */
 function clientBundle(): string {
@@ -70,7 +68,7 @@ test("in chromium: the bundled client streams, resumes after cuts with nothing l
   app.get("/client.js", (c) => c.body(bundle, 200, { "content-type": "text/javascript; charset=utf-8" }));
   await using gw = await startGateway({ methods: sessionMethods(), sessions: { replay: { maxEvents: 10_000 } } }, { app });
   const proxy = await CutProxy.start(gw.wsUrl);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -9,7 +9,7 @@ import { connect, ConnectionLost, RpcError, type ConnectionState, type ConnectOp
 import { connectStdio } from "../src/runtime/stdio-client.ts";
 import { createGateway, ErrorCode, method, type Gateway } from "../src/mod.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
-import { captureLogger, runtimeCommand, serveOn, startGateway, until, webSocketClass } from "./helpers/runtime.ts";
+import { captureLogger, runtimeCommand, serveOn, startGateway, until, webSocketClass, within } from "./helpers/runtime.ts";
 import { gate, sessionMethods } from "./helpers/session-methods.ts";
 
 /** Client options for tests: the WebSocket of this runtime (`ws` on Node 20), quick reconnects. */
@@ -211,6 +211,98 @@ test("a server request reaches handle() once across a reconnect; its answer, mad
     throw new RpcError(4001, "denied");
   })();
   assert.equal(await client.call("demo.ask", { session_id }).catch((e: RpcError) => e.code), ErrorCode.MethodNotFound);
+  client.close();
+});
+
+test("a batch over max_batch, or a frame over max_message_bytes, is refused before sending (-32600) and the connection stays up", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods(), limits: { maxBatch: 2, maxMessageBytes: 4_096 } });
+  const client = connect(gw.wsUrl, await fast());
+  const states: ConnectionState[] = [];
+  client.onStateChange((state) => states.push(state));
+  await client.ready;
+  const refusal = (promise: Promise<unknown>, what: string) => within(promise.then(() => assert.fail(`${what} was sent`), (error: unknown) => error), 3_000, what);
+  const tooMany = await refusal(client.batch([1, 2, 3].map((n) => ({ method: "echo", params: [n] }))), "a batch of 3");
+  assert.ok(tooMany instanceof RpcError);
+  assert.equal(tooMany.code, ErrorCode.InvalidRequest);
+  assert.deepEqual(tooMany.data, { max_batch: 2 });
+  const big = "x".repeat(5_000);
+  for (const [what, promise] of [
+    ["an idempotent call", client.call("echo", [big], { idempotent: true })],
+    ["a call", client.call("echo", [big])],
+    ["a batch", client.batch([{ method: "echo", params: [big] }])],
+  ] as const) {
+    const error = await refusal(promise, `${what} over max_message_bytes`);
+    assert.ok(error instanceof RpcError, what);
+    assert.equal(error.code, ErrorCode.InvalidRequest, what);
+    assert.deepEqual(error.data, { max_message_bytes: 4_096 }, what);
+  }
+  assert.throws(() => client.notify("echo", [big]), (error: RpcError) => error.code === ErrorCode.InvalidRequest);
+  assert.deepEqual(await client.batch([{ method: "echo", params: [1] }, { method: "echo", params: [2] }]), [{ ok: true, result: [1] }, { ok: true, result: [2] }]);
+  assert.deepEqual(states, ["open"], "never dropped");
+  client.close();
+});
+
+test("after close(), batch rejects with ConnectionLost like call", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods() });
+  const client = connect(gw.wsUrl, await fast());
+  await client.ready;
+  client.close();
+  await assert.rejects(within(client.batch([{ method: "echo", params: [1] }]), 3_000, "batch after close"), ConnectionLost);
+});
+
+test("idempotent calls in flight at a drop are sent again in the order they were made", async () => {
+  const received: number[] = [];
+  await using gw = await startGateway({ methods: { ...clientGatewayMethods(), record: ([n]: [number]) => (received.push(n), n) } });
+  await using proxy = await withProxy(gw.wsUrl);
+  const client = connect(proxy.url, await fast());
+  await client.ready;
+  await until(() => client.state === "open");
+  proxy.stall(0); // the server gets the calls; its answers never arrive
+  const calls = [1, 2, 3].map((n) => client.call("record", [n], { idempotent: true }));
+  await until(() => received.length === 3, 3_000, "the server to get the calls");
+  const dropped = nextDrop(client);
+  proxy.cut();
+  await dropped;
+  assert.deepEqual(await within(Promise.all(calls), 5_000, "the retried calls"), [1, 2, 3]);
+  assert.deepEqual(received, [1, 2, 3, 1, 2, 3]);
+  client.close();
+});
+
+test("unfollow() sticks: later events of the session do not follow it again; follow() does", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods() });
+  const client = connect(gw.wsUrl, await fast());
+  const seqs: number[] = [];
+  client.on("message.delta", (event) => seqs.push(event.seq!));
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  client.unfollow(session_id);
+  await client.call("demo.emit", { session_id, count: 2 });
+  await until(() => seqs.length === 2);
+  assert.equal(client.sessions.has(session_id), false, "still unfollowed");
+  client.follow(session_id, 2);
+  await client.call("demo.emit", { session_id, count: 1 });
+  await until(() => seqs.length === 3);
+  assert.equal(client.sessions.get(session_id), 3);
+  client.close();
+});
+
+test("a server request the server cancels (request.cancel) aborts its handler, whose late answer is not sent", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods() });
+  const client = connect(gw.wsUrl, await fast());
+  let aborted = false;
+  client.handle("approval", (_params, { signal }) =>
+    new Promise((resolve) =>
+      signal.addEventListener("abort", () => {
+        aborted = true;
+        resolve({ choice: "too late" });
+      }),
+    ),
+  );
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  await assert.rejects(client.call("demo.ask", { session_id, timeout_ms: 50 }));
+  await until(() => aborted, 3_000, "request.cancel to abort the handler");
+  // Frames on one connection arrive in order: once this answers, a late answer would have been seen.
+  assert.deepEqual(await client.call("echo", [1]), [1]);
+  assert.deepEqual(gw.logs.filter((entry) => entry.message === "response dropped"), []);
   client.close();
 });
 

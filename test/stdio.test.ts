@@ -1,22 +1,13 @@
 /** serveStdio in process over web streams, and the app entry's --stdio as a real child process. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { createGateway, method, type HandlerContext } from "../src/mod.ts";
 import { serveStdio } from "../src/stdio.ts";
+import { runApp } from "./helpers/app.ts";
 import type { Frame } from "./helpers/client.ts";
-import { captureLogger, runtime, runtimeCommand, until, type LogEntry } from "./helpers/runtime.ts";
+import { captureLogger, runtime, until, within, type LogEntry } from "./helpers/runtime.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const encoder = new TextEncoder();
-
-/** Rejects if `promise` has not settled within `ms` (a bound, so a hang fails instead of stalling the run). */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -242,39 +233,7 @@ test("serveStdio: a handler that never answers holds end of input only for drain
   assert.deepEqual(teardownLines(entries).map((entry) => entry.fields!.reason), ["eof"]);
 });
 
-/**
- * Runs a command, writes its input with `feed` (which may wait for stdout lines first), then
- * ends its input; resolves with its exit and full output, killing it after `timeoutMs`.
- */
-function runChild(
-  command: string,
-  args: string[],
-  feed: (write: (text: string) => void, lines: () => string[]) => Promise<void>,
-  env: Record<string, string> = {},
-  timeoutMs = 20_000,
-) {
-  const child = spawn(command, args, { cwd: root, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...env } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const exited = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  }).finally(() => clearTimeout(timer));
-  const fed = feed((text) => child.stdin.write(text), () => stdout.split("\n").slice(0, -1)).then(
-    () => child.stdin.end(),
-    (error: unknown) => {
-      child.kill("SIGKILL");
-      throw error;
-    },
-  );
-  return Promise.all([exited, fed]).then(([result]) => result);
-}
-
 test(`the app entry with --stdio on ${runtime}, as a child process: only protocol on stdout, exit 0 at end of input`, async () => {
-  const [command, args] = runtimeCommand("src/app/main.ts", ["--stdio"]);
   const feed = async (write: (text: string) => void, lines: () => string[]) => {
     write('{"jsonrpc":"2.0","id":1,"method":"session.create"}\n');
     await until(() => lines().length >= 2, 15_000, "the session.create reply");
@@ -283,7 +242,7 @@ test(`the app entry with --stdio on ${runtime}, as a child process: only protoco
     write([JSON.stringify(submit), '{"jsonrpc":"2.0","id":3,"method":"no.such.method"}', '{"jsonrpc":"2.0","id":4,"method":', ""].join("\n"));
   };
   // No pause between words: the answer streams as fast as it can.
-  const { code, signal, stdout, stderr } = await runChild(command, args, feed, { SWITCHBOARD_DELAY_MS: "0" });
+  const { code, signal, stdout, stderr } = await runApp(["--stdio"], { feed, env: { SWITCHBOARD_DELAY_MS: "0" } });
   assert.equal(signal, null, `killed (${signal}); stderr:\n${stderr}`);
   assert.equal(code, 0, `exit ${code}; stderr:\n${stderr}`);
 

@@ -8,6 +8,7 @@
  * calls and notifications in the order they were made).
  */
 import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
+import { exceedsBytes } from "../transport/bytes.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import type { SessionEvent, Signature, SignaturesOf } from "./types.ts";
 
@@ -35,6 +36,7 @@ export interface ReadyPayload {
   connection_id: string;
   epoch: string;
   heartbeat_ms: number;
+  /** `max_message_bytes`, `max_batch`, `max_in_flight`. */
   limits: Record<string, number>;
   [extra: string]: unknown;
 }
@@ -128,6 +130,8 @@ export class Client<G = unknown> {
   /** Followed sessions and the last seq seen of each. */
   #sessions = new Map<string, number>();
   #epoch: string | undefined;
+  /** The limits of the latest `gateway.ready`: frames over them are refused here, not sent. */
+  #limits: Record<string, number> = {};
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
@@ -155,7 +159,8 @@ export class Client<G = unknown> {
 
   /**
    * Calls `method` and resolves with its result; rejects with an `RpcError` for an error
-   * answer, or `ConnectionLost` if the connection drops first (unless `idempotent`).
+   * answer (or a -32600 one, unsent, if the frame is over the gateway's `max_message_bytes`),
+   * or `ConnectionLost` if the connection drops first (unless `idempotent`).
    */
   call<K extends keyof SignaturesOf<G> & string>(
     method: K,
@@ -187,29 +192,39 @@ export class Client<G = unknown> {
     });
   }
 
-  /** Sends a notification (no answer). Queued while disconnected. */
+  /**
+   * Sends a notification (no answer). Queued while disconnected. Throws a -32600 `RpcError`
+   * if it is over the gateway's `max_message_bytes`.
+   */
   notify(method: string, params?: unknown): void {
     if (this.#state === "closed") return;
-    this.#send(JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params }));
+    const text = JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params });
+    const refused = this.#refusal(text, 1);
+    if (refused) throw refused;
+    this.#send(text);
   }
 
   /**
    * Sends several calls in one frame and resolves with each one's outcome, in order:
-   * `{ok: true, result}` or `{ok: false, error}`.
+   * `{ok: true, result}` or `{ok: false, error}`. Rejects, sending nothing, with
+   * `ConnectionLost` after `close()`, or a -32600 `RpcError` if the batch is over the
+   * gateway's `max_batch` or `max_message_bytes`.
    */
   batch(calls: { method: string; params?: unknown }[]): Promise<({ ok: true; result: unknown } | { ok: false; error: unknown })[]> {
+    if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
     if (calls.length === 0) return Promise.resolve([]);
     const parts: PendingCall[] = [];
     const promises = calls.map(
       ({ method, params }) =>
         new Promise<unknown>((resolve, reject) => {
           const id = this.#nextId++;
-          const call: PendingCall = { id, text: JSON.stringify({ jsonrpc: "2.0", id, method, params }), idempotent: false, resolve, reject, sent: false, dispose: () => {} };
-          this.#calls.set(id, call);
-          parts.push(call);
+          parts.push({ id, text: JSON.stringify({ jsonrpc: "2.0", id, method, params }), idempotent: false, resolve, reject, sent: false, dispose: () => {} });
         }),
     );
     const frame = `[${parts.map((call) => call.text).join(",")}]`;
+    const refused = this.#refusal(frame, parts.length);
+    if (refused) return Promise.reject(refused);
+    for (const call of parts) this.#calls.set(call.id, call);
     if (this.#open) {
       for (const call of parts) call.sent = true;
       this.#channel!.send(frame);
@@ -323,11 +338,14 @@ export class Client<G = unknown> {
     const sessionId = event.session_id;
     if (sessionId !== undefined && typeof event.seq === "number") {
       const last = this.#sessions.get(sessionId);
-      if (last !== undefined && event.seq <= last) return; // seen before this reconnect
-      this.#sessions.set(sessionId, event.seq);
-      if (event.type === "session.closed") this.#sessions.delete(sessionId);
+      if (last !== undefined) {
+        if (event.seq <= last) return; // seen before this reconnect
+        // Only a followed session's watermark moves: an event must not undo `unfollow()`.
+        this.#sessions.set(sessionId, event.seq);
+        if (event.type === "session.closed") this.#sessions.delete(sessionId);
+      }
     }
-    if (event.type === "request.cancel") this.#served.get((event.payload as { id: string })?.id)?.controller.abort(event.payload);
+    if (event.type === "request.cancel") this.#cancelServed(event.payload as { id?: unknown } | undefined);
     this.#emit(event.type, event);
   }
 
@@ -349,6 +367,7 @@ export class Client<G = unknown> {
   #ready(payload: ReadyPayload): void {
     const epochChanged = this.#epoch !== undefined && this.#epoch !== payload.epoch;
     this.#epoch = payload.epoch;
+    this.#limits = payload.limits ?? {};
     if (epochChanged) for (const id of this.#sessions.keys()) this.#sessions.set(id, 0);
     this.#open = true;
     this.#resolveReady(payload);
@@ -406,6 +425,7 @@ export class Client<G = unknown> {
     this.#served.set(key, served);
     this.#forgetOldServed();
     const reply = (message: object) => {
+      if (served.controller.signal.aborted) return; // cancelled by the server: nobody waits for it
       served.reply = JSON.stringify({ jsonrpc: "2.0", id, ...message });
       if (this.#open) this.#channel!.send(served.reply);
     };
@@ -417,6 +437,13 @@ export class Client<G = unknown> {
         (result) => reply({ result: result ?? null }),
         (error: unknown) => reply({ error: error instanceof RpcError ? error.toJSON() : { code: ErrorCode.InternalError, message: "Internal error" } }),
       );
+  }
+
+  /** The server gave up on a request (`request.cancel {id, reason}`): abort its handler and forget it. */
+  #cancelServed(cancel: { id?: unknown } | undefined): void {
+    const key = String(cancel?.id);
+    this.#served.get(key)?.controller.abort(cancel);
+    this.#served.delete(key);
   }
 
   #forgetOldServed(): void {
@@ -432,8 +459,22 @@ export class Client<G = unknown> {
       this.#outbox.push({ call });
       return;
     }
+    const refused = this.#refusal(call.text, 1);
+    if (refused) return this.#fail(call, refused);
     call.sent = true;
     this.#channel!.send(call.text);
+  }
+
+  /**
+   * Why the gateway would refuse `frame` (of `count` messages) whole, if it would. Checked
+   * before sending because the gateway's answer cannot be matched to the calls: an oversized
+   * frame closes the connection (1009), and a batch over `max_batch` is answered with id null.
+   */
+  #refusal(frame: string, count: number): RpcError | undefined {
+    const { max_batch: maxBatch = Infinity, max_message_bytes: maxBytes = Infinity } = this.#limits;
+    if (count > maxBatch) return new RpcError(ErrorCode.InvalidRequest, "Batch too large", { max_batch: maxBatch });
+    if (exceedsBytes(frame, maxBytes)) return new RpcError(ErrorCode.InvalidRequest, "Message too big", { max_message_bytes: maxBytes });
+    return undefined;
   }
 
   #send(text: string): void {
@@ -459,13 +500,16 @@ export class Client<G = unknown> {
     if (this.#state === "closed") return;
     this.#dropChannel();
     this.#stopHeartbeat();
+    const retried: { call: PendingCall }[] = [];
     for (const call of [...this.#calls.values()]) {
       if (!call.sent) continue; // still queued: goes out after the reconnect
       if (call.idempotent) {
         call.sent = false;
-        this.#outbox.unshift({ call });
+        retried.push({ call });
       } else this.#fail(call, new ConnectionLost());
     }
+    // First out after the reconnect's resumes, in the order they were made.
+    this.#outbox.unshift(...retried);
     if (!this.#backoff) {
       this.close();
       return;

@@ -34,8 +34,8 @@ export interface ConnectOptions extends ClientOptions {
 
 /**
  * Connects to the gateway at `url` (`ws://` or `wss://`) and keeps connected: reconnects
- * with backoff, resumes followed sessions, answers heartbeats. Type it with the gateway:
- * `connect<typeof gateway>(url)`.
+ * with backoff, resumes followed sessions, and sends `gateway.ping` heartbeats (an unanswered
+ * one drops the connection). Type it with the gateway: `connect<typeof gateway>(url)`.
  */
 export function connect<G = unknown>(url: string, options: ConnectOptions = {}): Client<G> {
   return new Client<G>(webSocketDial(url, options), options);

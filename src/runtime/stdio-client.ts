@@ -4,7 +4,9 @@
  * `node:child_process`, which Node, Deno and Bun all provide.
  */
 import { spawn } from "node:child_process";
+import { Readable } from "node:stream";
 import { Client, type ClientOptions, type Dial } from "../client/client.ts";
+import { readLines } from "../transport/ndjson.ts";
 
 export interface StdioClientOptions extends ClientOptions {
   /** Environment of the child. Default: this process's. */
@@ -29,17 +31,9 @@ export function connectStdio<G = unknown>([command, ...args]: string[], options:
 function stdioDial(command: string, args: string[], { env, cwd }: StdioClientOptions): Dial {
   return (events) => {
     const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"], env, cwd });
-    const decoder = new TextDecoder();
-    let buffered = "";
-    child.stdout!.on("data", (chunk: Uint8Array) => {
-      buffered += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buffered.indexOf("\n")) !== -1) {
-        const line = buffered.slice(0, end).trim();
-        buffered = buffered.slice(end + 1);
-        if (line) events.onMessage(line);
-      }
-    });
+    // Lines of any length: the child is the server end, trusted. A read error shows as the exit, below.
+    const stdout = Readable.toWeb(child.stdout!) as unknown as ReadableStream<Uint8Array>;
+    readLines(stdout, Infinity, (line) => events.onMessage(line), () => {}).catch(() => {});
     child.stdin!.on("error", () => {}); // a dead child shows as its exit, below
     child.on("error", () => events.onClose(1006, "spawn failed"));
     child.on("exit", (code) => events.onClose(1006, `exited ${code}`));
@@ -48,6 +42,7 @@ function stdioDial(command: string, args: string[], { env, cwd }: StdioClientOpt
       // End of input is the gateway's cue to drain and exit; a child that lingers is killed.
       close: () => {
         child.stdin!.end();
+        if (child.exitCode !== null || child.signalCode !== null) return; // exited already: nothing to kill
         const kill = setTimeout(() => child.kill(), 2_000);
         child.once("exit", () => clearTimeout(kill));
       },

@@ -1,14 +1,17 @@
 /**
  * The reference agent app (`src/app/main.ts`) as a child process on the runtime running the
- * tests, exactly as `npm start` runs it, and a fake OpenAI-compatible endpoint on loopback.
+ * tests, exactly as `npm start` runs it (serving, or run to its end), and a fake
+ * OpenAI-compatible endpoint on loopback.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
 import { runtimeCommand } from "./runtime.ts";
 
 /** The app's entry, relative to the repository root. */
 export const APP = "src/app/main.ts";
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** A running app: the URL it printed, split into its parts. */
 export interface RunningApp {
@@ -58,6 +61,47 @@ export async function startApp(args: string[] = [], env: Record<string, string> 
     stderr: () => stderr,
     close: () => stop(child, exited),
   };
+}
+
+/** How a run of the app ended, and all it wrote. */
+export interface AppRun {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** How `runApp` feeds the app: `feed` writes its input (and may wait for stdout lines first); `env` adds to the environment. */
+export interface RunOptions {
+  feed?: (write: (text: string) => void, lines: () => string[]) => Promise<void>;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs the app with `args` in the repository root, writes its input with `feed`, then ends its
+ * input; resolves with its exit and full output, killing it after `timeoutMs`.
+ */
+export function runApp(args: string[], { feed = async () => {}, env = {}, timeoutMs = 20_000 }: RunOptions = {}): Promise<AppRun> {
+  const [command, commandArgs] = runtimeCommand(APP, args);
+  const child = spawn(command, commandArgs, { cwd: root, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const exited = new Promise<AppRun>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  }).finally(() => clearTimeout(timer));
+  const fed = feed((text) => child.stdin.write(text), () => stdout.split("\n").slice(0, -1)).then(
+    () => child.stdin.end(),
+    (error: unknown) => {
+      child.kill("SIGKILL");
+      throw error;
+    },
+  );
+  return Promise.all([exited, fed]).then(([result]) => result);
 }
 
 async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {

@@ -2,6 +2,7 @@
  * A raw WebSocket test client: sends exactly what a test gives it and keeps every frame it
  * receives, so tests can assert on the wire itself.
  */
+import { Inbox } from "./inbox.ts";
 import { webSocketClass } from "./runtime.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -10,22 +11,20 @@ export type Frame = any;
 export class TestClient {
   readonly socket: WebSocket;
   /** Every frame received and not yet taken by `take`/`next`. */
-  readonly inbox: Frame[] = [];
+  readonly inbox: Frame[];
   /** Resolves with the close code and reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
-  #wake: (() => void) | undefined;
+  #received = new Inbox<Frame>();
   #nextId = 1;
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
-    socket.addEventListener("message", (event) => {
-      this.inbox.push(JSON.parse(String((event as MessageEvent).data)));
-      this.#wake?.();
-    });
+    this.inbox = this.#received.items;
+    socket.addEventListener("message", (event) => this.#received.push(JSON.parse(String((event as MessageEvent).data))));
     this.closed = new Promise((resolve) => {
       socket.addEventListener("close", (event) => {
         resolve({ code: (event as CloseEvent).code, reason: (event as CloseEvent).reason });
-        this.#wake?.();
+        this.#received.wake();
       });
     });
   }
@@ -68,21 +67,8 @@ export class TestClient {
   }
 
   /** Takes the first received frame that matches, waiting for it if needed. */
-  async take(match: (frame: Frame) => boolean, timeoutMs = 3_000): Promise<Frame> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const at = this.inbox.findIndex(match);
-      if (at !== -1) return this.inbox.splice(at, 1)[0];
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 300)}`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-      this.#wake = undefined;
-    }
+  take(match: (frame: Frame) => boolean, timeoutMs = 3_000): Promise<Frame> {
+    return this.#received.take(match, timeoutMs, () => `no matching frame within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 300)}`);
   }
 
   /** Takes every received frame that matches, in order, without waiting. */

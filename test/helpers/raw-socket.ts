@@ -2,9 +2,12 @@
  * A raw WebSocket client over `node:net` (RFC 6455 by hand), for fault tests: it writes the
  * upgrade request and every frame byte for byte, so a test can send what a real client never
  * would (invalid UTF-8, a frame over the server's size limit, a forged `Host`) and read the
- * handshake's status and headers as the server wrote them.
+ * handshake's status and headers as the server wrote them; and a peer that goes silent after
+ * its upgrade request.
  */
 import { connect, type Socket } from "node:net";
+import { Inbox } from "./inbox.ts";
+import { within } from "./runtime.ts";
 
 /** Frame opcodes (RFC 6455 §5.2). */
 export const Opcode = { Continuation: 0x0, Text: 0x1, Binary: 0x2, Close: 0x8, Ping: 0x9, Pong: 0xa } as const;
@@ -33,6 +36,38 @@ export function clientFrame(opcode: number, payload: Uint8Array, fin = true): Ui
   return frame;
 }
 
+/**
+ * A WebSocket upgrade request for `url`, its blank line included. `headers` add to or replace
+ * the defaults (`Host` included), whatever the case of their names.
+ */
+function upgradeRequest(url: URL, headers: Record<string, string> = {}): string {
+  const fields: Record<string, string> = {
+    host: url.host,
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-version": "13",
+    "sec-websocket-key": Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64"),
+  };
+  for (const [name, value] of Object.entries(headers)) fields[name.toLowerCase()] = value;
+  return [`GET ${url.pathname}${url.search} HTTP/1.1`, ...Object.entries(fields).map(([n, v]) => `${n}: ${v}`), "", ""].join("\r\n");
+}
+
+/**
+ * A half-open peer: a raw TCP client that sends an upgrade request and then never reads nor
+ * writes again (no pong, no close frame, no FIN), as a client whose network vanished.
+ * Resolves once the request is written; call `destroy()` at the end.
+ */
+export function silentPeer(wsUrl: string): Promise<{ destroy(): void }> {
+  const url = new URL(wsUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.pause();
+      socket.write(upgradeRequest(url), () => resolve({ destroy: () => socket.destroy() }));
+    });
+    socket.once("error", reject);
+  });
+}
+
 /** One raw connection: the handshake's answer, then frames both ways. */
 export class RawSocket {
   /** The handshake's HTTP status (101 when upgraded). */
@@ -40,20 +75,21 @@ export class RawSocket {
   /** The handshake's response headers, names in lower case. */
   readonly headers: Readonly<Record<string, string>>;
   /** Text messages received, in order, not yet taken. */
-  readonly texts: string[] = [];
+  readonly texts: string[];
   /** Resolves with the server's close code and reason (1006 if the TCP stream ended without a close frame). */
   readonly closed: Promise<{ code: number; reason: string }>;
   #socket: Socket;
   #buffer: Buffer;
   #fragments: Buffer[] = [];
+  #received = new Inbox<string>();
   #onClose!: (close: { code: number; reason: string }) => void;
-  #wake: (() => void) | undefined;
 
   private constructor(socket: Socket, status: number, headers: Record<string, string>, rest: Buffer) {
     this.#socket = socket;
     this.status = status;
     this.headers = headers;
     this.#buffer = rest;
+    this.texts = this.#received.items;
     this.closed = new Promise((resolve) => (this.#onClose = resolve));
     socket.on("data", (chunk: Buffer) => {
       this.#buffer = Buffer.concat([this.#buffer, chunk]);
@@ -71,17 +107,8 @@ export class RawSocket {
    */
   static open(wsUrl: string, headers: Record<string, string> = {}, timeoutMs = 3_000): Promise<RawSocket> {
     const url = new URL(wsUrl);
-    const fields: Record<string, string> = {
-      host: url.host,
-      upgrade: "websocket",
-      connection: "Upgrade",
-      "sec-websocket-version": "13",
-      "sec-websocket-key": Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64"),
-    };
-    for (const [name, value] of Object.entries(headers)) fields[name.toLowerCase()] = value;
-    const head = [`GET ${url.pathname}${url.search} HTTP/1.1`, ...Object.entries(fields).map(([n, v]) => `${n}: ${v}`)].join("\r\n");
     return new Promise((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname, () => socket.write(`${head}\r\n\r\n`));
+      const socket = connect(Number(url.port), url.hostname, () => socket.write(upgradeRequest(url, headers)));
       const fail = (error: Error) => {
         clearTimeout(timer);
         socket.destroy();
@@ -133,23 +160,18 @@ export class RawSocket {
 
   /** Takes the first text message received (JSON-parsed), waiting at most `timeoutMs`. */
   async next(timeoutMs = 3_000): Promise<unknown> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.texts.length === 0) {
-      const left = deadline - Date.now();
-      if (this.#socket.destroyed) throw new Error("no message: the socket is closed");
-      if (left <= 0) throw new Error(`no message within ${timeoutMs} ms`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => ((this.#wake = resolve), (timer = setTimeout(resolve, left))));
-      clearTimeout(timer);
-    }
-    return JSON.parse(this.texts.shift()!);
+    const text = await this.#received.take(
+      () => true,
+      timeoutMs,
+      () => `no message within ${timeoutMs} ms`,
+      () => (this.#socket.destroyed ? "no message: the socket is closed" : undefined),
+    );
+    return JSON.parse(text);
   }
 
   /** Resolves with the server's close code and reason; rejects if the socket is still open after `timeoutMs`. */
-  async closedWithin(timeoutMs = 3_000): Promise<{ code: number; reason: string }> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs)));
-    return Promise.race([this.closed, timeout]).finally(() => clearTimeout(timer));
+  closedWithin(timeoutMs = 3_000): Promise<{ code: number; reason: string }> {
+    return within(this.closed, timeoutMs, "the server's close");
   }
 
   /** Drops the TCP connection without a close handshake. */
@@ -193,13 +215,12 @@ export class RawSocket {
     if (opcode !== Opcode.Text && opcode !== Opcode.Continuation) return;
     this.#fragments.push(payload);
     if (!fin) return;
-    this.texts.push(Buffer.concat(this.#fragments).toString("utf8"));
+    this.#received.push(Buffer.concat(this.#fragments).toString("utf8"));
     this.#fragments = [];
-    this.#wake?.();
   }
 
   #closedWith(code: number, reason: string): void {
     this.#onClose({ code, reason });
-    this.#wake?.();
+    this.#received.wake();
   }
 }

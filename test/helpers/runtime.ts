@@ -64,47 +64,9 @@ export function runtimeCommand(script: string, args: string[] = []): [string, st
   return [process.execPath, ["--import", "tsx", script, ...args]];
 }
 
-/** A WebSocket upgrade request for `url`, with extra headers. */
-function upgradeRequest(url: URL, headers: Record<string, string>): string {
-  const lines = [
-    `GET ${url.pathname}${url.search} HTTP/1.1`,
-    `Host: ${url.host}`,
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    "Sec-WebSocket-Version: 13",
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-  ];
-  return lines.join("\r\n") + "\r\n\r\n";
-}
-
-/** Sends a raw WebSocket upgrade request and resolves with the HTTP status the server answers. */
+/** Sends a raw WebSocket upgrade request and resolves with the HTTP status the server answers (`RawSocket.status`). */
 export async function upgradeStatus(wsUrl: string, headers: Record<string, string> = {}): Promise<number> {
-  const { connect } = await import("node:net");
-  const url = new URL(wsUrl);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname, () => socket.write(upgradeRequest(url, headers)));
-    socket.once("data", (chunk) => {
-      socket.destroy();
-      resolve(Number(String(chunk).split(" ")[1]));
-    });
-    socket.once("error", reject);
-  });
-}
-
-/**
- * A half-open peer: a raw TCP client that sends an upgrade request and then never reads nor
- * writes again (no pong, no close frame, no FIN), as a client whose network vanished.
- * Resolves once the request is written; call `destroy()` at the end.
- */
-export async function silentPeer(wsUrl: string): Promise<{ destroy(): void }> {
-  const { connect } = await import("node:net");
-  const url = new URL(wsUrl);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname, () => {
-      socket.pause();
-      socket.write(upgradeRequest(url, {}), () => resolve({ destroy: () => socket.destroy() }));
-    });
-    socket.once("error", reject);
-  });
+  // Imported when used: raw-socket.ts imports this module.
+  const { RawSocket } = await import("./raw-socket.ts");
+  return RawSocket.status(wsUrl, headers);
 }

@@ -306,13 +306,19 @@ function refreshSessions() {
 // ---- approvals (server → client requests)
 
 client.handle("approval", (params, { signal }) =>
-  new Promise((resolve) => {
+  new Promise((resolve, reject) => {
     approvals.set(params.call_id, resolve);
-    // Cancelled (the turn was interrupted, or the session ended): the buttons go.
-    signal.addEventListener("abort", () => {
-      approvals.delete(params.call_id);
-      drawToolById(params.call_id);
-    });
+    // Cancelled (the turn was interrupted, or the session ended): the buttons go, and the
+    // handler settles so that nothing is left waiting on it.
+    signal.addEventListener(
+      "abort",
+      () => {
+        approvals.delete(params.call_id);
+        drawToolById(params.call_id);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
     drawToolById(params.call_id);
   }),
 );
