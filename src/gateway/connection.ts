@@ -120,6 +120,8 @@ class Call implements HandlerContext {
 
 /** Frames longer than this are scanned for depth before parsing; shorter ones parse in microseconds however they nest. */
 const SCAN_BEFORE_PARSE_CHARS = 4_096;
+/** Refusals of a flood answered -32003; later refused frames are dropped unparsed until the flood ends or is closed. */
+const ANSWERED_REFUSALS = 100;
 /** Past this depth a long frame is refused whole, unparsed. */
 const scanLimit = (maxParamsDepth: number) => Math.max(256, 8 * maxParamsDepth);
 const INTERNAL_ERROR: ErrorObject = { code: ErrorCode.InternalError, message: "Internal error" };
@@ -189,6 +191,13 @@ export class Connection implements ConnectionHandle, SessionViewer {
     if (this.#closed) return;
     if (exceedsBytes(text, this.#host.limits.maxMessageBytes)) {
       this.close(CloseCode.TooBig, "message_too_big");
+      return;
+    }
+    // Deep in a flood, a frame is refused before it is parsed: answering each one -32003 cost
+    // as much as serving it, and the flooder has been told often enough.
+    if (this.#refused >= ANSWERED_REFUSALS && !this.#hasToken()) {
+      this.stats.messages++;
+      this.#refuse(undefined, undefined);
       return;
     }
     const maxDepth = this.#host.limits.maxParamsDepth;
@@ -309,10 +318,14 @@ export class Connection implements ConnectionHandle, SessionViewer {
    * rate before refusals start; a sustained flood is held to the rate.
    */
   #takeToken(): boolean {
-    if (this.#tokens < 1) this.#refill();
-    if (this.#tokens < 1) return false;
+    if (!this.#hasToken()) return false;
     this.#tokens--;
     return true;
+  }
+
+  #hasToken(): boolean {
+    if (this.#tokens < 1) this.#refill();
+    return this.#tokens >= 1;
   }
 
   #refill(): void {
@@ -325,15 +338,18 @@ export class Connection implements ConnectionHandle, SessionViewer {
     if (this.#tokens === rate) this.#refused = 0;
   }
 
-  /** Answers a rate-limited message -32003 (a notification or reply is dropped); a flood that goes on is closed 1008. */
-  #refuse(message: Message, batch: Batch | undefined): void {
+  /**
+   * Answers a rate-limited message -32003 (a notification or reply is dropped, and so is a frame
+   * refused unparsed); a flood that goes on is closed 1008.
+   */
+  #refuse(message: Message | undefined, batch: Batch | undefined): void {
     this.stats.rate_limited++;
     const rate = this.#host.limits.messagesPerSecond;
     if (++this.#refused > rate) {
       this.close(CloseCode.Policy, "rate_limited");
       return;
     }
-    if (message.kind === "request") {
+    if (message?.kind === "request") {
       this.#write(batch, message.id, errorObject(ErrorCode.Overloaded, "Overloaded: too many messages per second", { messages_per_second: rate }));
     }
   }

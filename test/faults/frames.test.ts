@@ -146,6 +146,10 @@ test("a flood over messagesPerSecond is answered -32003, and closed 1008 when it
   const [teardown] = teardowns(gw.logs);
   assert.equal(teardown!.reason, "rate_limited");
   assert.ok((teardown!.rate_limited as number) > 200, `rate_limited: ${teardown!.rate_limited}`);
+  // Past the first 100 refusals of a flood, refused frames are dropped unparsed, unanswered.
+  const overloaded = socket.texts.filter((text) => text.includes(`"code":${ErrorCode.Overloaded}`)).length;
+  assert.ok(overloaded <= 100 + 100, `${overloaded} refusals answered`);
+  assert.ok(overloaded < (teardown!.rate_limited as number), "some refusals went unanswered");
   await bystander.leave();
 });
 
