@@ -206,38 +206,38 @@ test("in chromium: Stop interrupts an answer mid-sentence, and a pending approva
   await finish(page, "interrupt");
 });
 
-test("in chromium: the connection cut mid-answer (and again at an approval) — the page reconnects and shows the whole answer once", async () => {
-  const s = await shared();
-  const page = await openChat(s);
-  const script = demoScript("Which files can you see?");
-  await send(page, "Which files can you see?");
+/**
+ * Asks `prompt`, disrupts the page mid-answer and again while the approval is open, allows the
+ * tool, and checks the page and the server show the whole answer once.
+ */
+async function answerSurvives(s: Setup, page: Page, prompt: string, disrupt: () => Promise<void>): Promise<void> {
+  const script = demoScript(prompt);
+  await send(page, prompt);
   await untilWords(page, 8);
-  await cutAndReconnect(s, page);
+  await disrupt();
   const tool = page.getByRole("group", { name: "Tool request: list_files" }).last();
   await tool.getByRole("button", { name: "Allow" }).waitFor({ timeout: WAIT });
-  await cutAndReconnect(s, page);
+  await disrupt();
   await tool.getByRole("button", { name: "Allow" }).click({ timeout: WAIT });
   await untilStatus(page, "done");
   assert.deepEqual(await shownParts(page), [script.intro, script.allowed]);
   assert.deepEqual(await serverParts(s, page), [script.intro, script.allowed]);
+}
+
+test("in chromium: the connection cut mid-answer (and again at an approval) — the page reconnects and shows the whole answer once", async () => {
+  const s = await shared();
+  const page = await openChat(s);
+  await answerSurvives(s, page, "Which files can you see?", () => cutAndReconnect(s, page));
   await finish(page, "cut");
 });
 
 test("in chromium: a reload mid-answer (and again at an approval) — the page draws the conversation again and the whole answer once", async () => {
   const s = await shared();
   const page = await openChat(s);
-  const script = demoScript("Any files here?");
-  await send(page, "Any files here?");
-  await untilWords(page, 8);
-  await page.reload();
-  await connected(page);
-  const tool = page.getByRole("group", { name: "Tool request: list_files" }).last();
-  await tool.getByRole("button", { name: "Allow" }).waitFor({ timeout: WAIT });
-  await page.reload();
-  await tool.getByRole("button", { name: "Allow" }).click({ timeout: WAIT });
-  await untilStatus(page, "done");
-  assert.deepEqual(await shownParts(page), [script.intro, script.allowed]);
-  assert.deepEqual(await serverParts(s, page), [script.intro, script.allowed]);
+  await answerSurvives(s, page, "Any files here?", async () => {
+    await page.reload();
+    await connected(page);
+  });
   assert.equal(await page.locator(".turn").count(), 1);
   await finish(page, "reload");
 });
