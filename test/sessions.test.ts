@@ -399,7 +399,8 @@ test("gateway close ends every session with reason shutdown, cancelling open req
 
 test("with auth, a route mounted without guard() refuses connections (close 1008): the principal check cannot be skipped", async () => {
   const { Hono } = await import("hono");
-  const helper = runtime === "node" ? "@hono/node-server" : `hono/${runtime}`;
+  // On Node, serve() answers upgrades itself, so other routes take its own helper.
+  const helper = runtime === "node" ? "../src/runtime/node.ts" : `hono/${runtime}`;
   const { upgradeWebSocket } = (await import(helper)) as { upgradeWebSocket: (create: unknown) => MiddlewareHandler };
   const app = new Hono();
   let gatewayRef: Gateway | undefined;

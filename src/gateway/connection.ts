@@ -11,8 +11,8 @@ import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
 import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
 import { nestedDeeperThan, textDepth } from "../jsonrpc/depth.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
-import type { SocketTransport } from "../transport/socket-transport.ts";
-import { CloseCode } from "../transport/transport.ts";
+import { SocketTransport, type BacklogLimits, type TransportEvents } from "../transport/socket-transport.ts";
+import { CloseCode, type TransportFailure, type TransportSocket } from "../transport/transport.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
 import type { CreateSessionOptions, Session, SessionViewer } from "../sessions/session.ts";
 import type { ConnectionHandle, HandlerContext, SessionsHandle } from "./context.ts";
@@ -29,6 +29,8 @@ export interface ConnectionHost {
     readonly maxParamsDepth: number;
     readonly messagesPerSecond: number;
   };
+  /** Every connection's backlog limits (one object for all of them). */
+  readonly backlog: BacklogLimits;
   readonly log: Logger;
   readonly sessions: SessionRegistry;
   /** Called once when the connection has torn down. */
@@ -127,8 +129,8 @@ const scanLimit = (maxParamsDepth: number) => Math.max(256, 8 * maxParamsDepth);
 const INTERNAL_ERROR: ErrorObject = { code: ErrorCode.InternalError, message: "Internal error" };
 const CANCELLED: ErrorObject = { code: ErrorCode.RequestCancelled, message: "Request cancelled" };
 
-/** A client connection over one transport. Create it with `gateway.open()`. */
-export class Connection implements ConnectionHandle, SessionViewer {
+/** A client connection over one socket. Create it with `gateway.open()`. */
+export class Connection implements ConnectionHandle, SessionViewer, TransportEvents {
   readonly id: string;
   readonly peer: string;
   readonly principal: string;
@@ -152,9 +154,9 @@ export class Connection implements ConnectionHandle, SessionViewer {
   /** Whether the current frame is long enough to hold params nested past the depth cap. */
   #mayBeDeep = false;
 
-  constructor(host: ConnectionHost, transport: SocketTransport, peer: string, principal: string) {
+  constructor(host: ConnectionHost, socket: TransportSocket, peer: string, principal: string) {
     this.#host = host;
-    this.transport = transport;
+    this.transport = new SocketTransport(socket, host.backlog, this);
     this.peer = peer;
     this.principal = principal;
     this.id = crypto.randomUUID();
@@ -254,6 +256,16 @@ export class Connection implements ConnectionHandle, SessionViewer {
       queueMicrotask(() => this.#drainInline());
     }
     return true;
+  }
+
+  /** From the transport: the backlog passed `backlogWarnBytes` (once per episode). */
+  onSlow(backlogBytes: number): void {
+    this.#host.log.warn("slow consumer", { peer: this.peer, connection_id: this.id, backlog_bytes: backlogBytes });
+  }
+
+  /** From the transport: it closed itself. */
+  onFailure(reason: TransportFailure): void {
+    this.teardown(reason);
   }
 
   /** Flushes what is queued and closes the socket; teardown follows when the socket reports it. */

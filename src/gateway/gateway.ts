@@ -4,7 +4,6 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
-import { SocketTransport } from "../transport/socket-transport.ts";
 import { CloseCode, type TransportSocket } from "../transport/transport.ts";
 import { SessionRegistry, type SessionOptions } from "../sessions/registry.ts";
 import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
@@ -172,6 +171,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   const host: ConnectionHost = {
     methods,
     limits,
+    backlog: { warnBytes: limits.backlogWarnBytes, maxBytes: limits.maxBacklogBytes, stallMs: limits.sendStallMs },
     log,
     sessions,
     running: 0,
@@ -224,16 +224,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
           ? "too_many_connections"
           : undefined;
       if (!refused) startOnce();
-      let connection: Connection | undefined;
-      const transport = new SocketTransport(
-        socket,
-        { warnBytes: limits.backlogWarnBytes, maxBytes: limits.maxBacklogBytes, stallMs: limits.sendStallMs },
-        {
-          onSlow: (bytes) => log.warn("slow consumer", { peer, connection_id: connection?.id, backlog_bytes: bytes }),
-          onFailure: (reason) => connection?.teardown(reason),
-        },
-      );
-      connection = new Connection(host, transport, peer, principal);
+      const connection = new Connection(host, socket, peer, principal);
       connections.add(connection);
       perPrincipal.set(principal, gateway.connectionsOf(principal) + 1);
       if (refused) {

@@ -29,8 +29,8 @@ type HonoSocket = ServerWebSocket<BunWebSocketData & { events: Partial<GatewayEv
 
 /** Hands a frame directly to a gateway connection, or to `hono/bun` for any other handler. */
 function deliver(ws: HonoSocket, message: string | Buffer): void {
-  const receive = ws.data.events[RECEIVE];
-  if (receive) receive(message);
+  const events = ws.data.events;
+  if (events[RECEIVE]) events[RECEIVE](message);
   else websocket.message(ws, message);
 }
 
@@ -42,14 +42,18 @@ const adapter: SocketAdapter = {
         // Bun answers 0 when it dropped the frame; -1 means queued under backpressure.
         if (ws.sendText(text) === 0) throw new Error("frame dropped by the socket");
       },
-      close: (code, reason) => ws.close(code, reason),
+      close(code, reason) {
+        ws.close(code, reason);
+      },
       get readyState() {
         return ws.readyState;
       },
       get bufferedAmount() {
         return ws.getBufferedAmount();
       },
-      cork: (flush) => ws.cork(flush),
+      cork(flush) {
+        ws.cork(flush);
+      },
     };
   },
   peer(c) {

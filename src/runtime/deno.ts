@@ -1,9 +1,9 @@
 /**
- * `switchboard/deno`: serve a gateway with `Deno.serve` and `upgradeWebSocket` from
- * `hono/deno`. Deno's WebSocket has no frame-size option, so oversized frames are closed
- * with 1009 by the connection once received.
+ * `switchboard/deno`: serve a gateway with `Deno.serve` and our `upgradeWebSocket`
+ * (`deno-upgrade.ts`). Deno's WebSocket has no frame-size option, so oversized frames are
+ * closed with 1009 by the connection once received.
  */
-import { upgradeWebSocket } from "hono/deno";
+import { upgradeWebSocket } from "./deno-upgrade.ts";
 import type { Gateway, SocketAdapter } from "../mod.ts";
 import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
 

@@ -2,23 +2,28 @@
  * `switchboard/node`: serve a gateway with `@hono/node-server` v2 and a `ws` server we
  * configure: `maxPayload` from the gateway's limits (oversized frames close 1009 before
  * they are held whole), no permessage-deflate, TCP_NODELAY, and each flush corked into
- * one socket write.
+ * one socket write. Upgrades go through our own helper (`node-upgrade.ts`), which keeps no
+ * request alive per connection.
  */
-import { serve as serveHono, upgradeWebSocket, type HttpBindings } from "@hono/node-server";
+import { serve as serveHono, type HttpBindings } from "@hono/node-server";
 import type { Socket } from "node:net";
 import { once } from "node:events";
 import { Readable, Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Gateway, SocketAdapter } from "../mod.ts";
-import { standardSocket } from "../transport/transport.ts";
+import type { TransportSocket } from "../transport/transport.ts";
 import { SUBPROTOCOL } from "../gateway/auth.ts";
+import { acceptUpgrades, upgradeWebSocket } from "./node-upgrade.ts";
 import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
 
 export type { Server, ServeOptions };
+export { upgradeWebSocket };
 
 /**
  * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
+ * `serve()` answers WebSocket upgrades itself: any other WebSocket route on `options.app`
+ * takes `upgradeWebSocket` from `switchboard/node`, not `@hono/node-server`'s.
  *
  * @example
  * const server = await serve(gateway, { port: 0 });
@@ -34,32 +39,23 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     // Answer only our own subprotocol, never a token offered beside it.
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
-  // The TCP socket under each WebSocket, for corking; registered before the server's own listener.
+  // The TCP socket under each WebSocket, for corking.
   const tcp = new WeakMap<WebSocket, Socket>();
   // Liveness: a ping every half `peerTimeoutMs`; a peer that has sent nothing since the last one is cut.
   const heard = new WeakSet<WebSocket>();
-  wss.on("connection", (ws: WebSocket, request) => {
-    request.socket.setNoDelay(true);
-    tcp.set(ws, request.socket);
+  // One listener for every socket (`this` is the socket), not a closure per connection.
+  function alive(this: WebSocket) {
+    heard.add(this);
+  }
+  const opened = (ws: WebSocket, socket: Socket) => {
+    socket.setNoDelay(true);
+    tcp.set(ws, socket);
     heard.add(ws);
-    const alive = () => heard.add(ws);
     ws.on("pong", alive).on("message", alive);
-  });
+  };
 
   const adapter: SocketAdapter = {
-    socket(ctx) {
-      const ws = ctx.raw as WebSocket;
-      const socket = tcp.get(ws);
-      const cork = (flush: () => void) => {
-        socket!.cork();
-        try {
-          flush();
-        } finally {
-          socket!.uncork();
-        }
-      };
-      return standardSocket(ws, { bufferedAmount: () => ws.bufferedAmount, cork: socket ? cork : undefined });
-    },
+    socket: (ctx) => new NodeSocket(ctx.raw as WebSocket, tcp.get(ctx.raw as WebSocket)!),
     peer(c) {
       const { remoteAddress, remotePort } = (c.env as HttpBindings).incoming.socket;
       return `${remoteAddress}:${remotePort}`;
@@ -67,7 +63,8 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
   };
 
   app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
-  const server = serveHono({ fetch: app.fetch, hostname, port, websocket: { server: wss } });
+  const server = serveHono({ fetch: app.fetch, hostname, port });
+  acceptUpgrades(server, app, wss, opened);
   await once(server, "listening");
   // Started once the port is bound, so a failed listen leaves no timer behind.
   const pinger = setInterval(() => {
@@ -86,11 +83,48 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
       await gateway.close({ timeoutMs: closeTimeoutMs });
       for (const ws of wss.clients) ws.terminate();
       const closed = once(server, "close");
+      wss.close();
       server.close();
       if ("closeAllConnections" in server) server.closeAllConnections();
       await closed;
     },
   };
+}
+
+/** A `ws` socket as a transport socket: its `bufferedAmount`, and flushes corked on its TCP socket. */
+class NodeSocket implements TransportSocket {
+  readonly #ws: WebSocket;
+  readonly #tcp: Socket;
+
+  constructor(ws: WebSocket, tcp: Socket) {
+    this.#ws = ws;
+    this.#tcp = tcp;
+  }
+
+  send(text: string): void {
+    this.#ws.send(text);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  get readyState(): number {
+    return this.#ws.readyState;
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  cork(flush: () => void): void {
+    this.#tcp.cork();
+    try {
+      flush();
+    } finally {
+      this.#tcp.uncork();
+    }
+  }
 }
 
 /** This process's stdin and stdout as web streams, for `serveStdio`. */

@@ -23,7 +23,7 @@ export interface TransportEvents {
 /**
  * A `Transport` over a standard-WebSocket-like socket.
  *
- * `write` appends to a FIFO; one microtask per tick hands what is queued to the socket
+ * `write` appends to a FIFO; a microtask at the end of the tick hands what is queued to the socket
  * (inside `socket.cork` where the runtime offers it, so a tick's frames leave in a few large
  * writes: one per run of 256 frames, which measured faster on Node than one enormous writev).
  * A run that fills up goes out at once. A handler emitting thousands of events in one
@@ -48,7 +48,19 @@ export class SocketTransport implements Transport {
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   /** Characters handed to the socket since the last stall check. */
   #sentSinceCheck = 0;
-  #flushBound = () => this.#flush();
+
+  /**
+   * Transports with frames queued for the end of this tick. One microtask flushes them all:
+   * no closure kept per transport, and one microtask per tick however many connections were
+   * written to (a session's event to a hundred viewers).
+   */
+  static #due: SocketTransport[] = [];
+
+  static #flushDue(): void {
+    const due = SocketTransport.#due;
+    SocketTransport.#due = [];
+    for (const transport of due) transport.#flush();
+  }
 
   /** Sends that failed (each one latches the transport closed). */
   readonly stats = { sendFailures: 0 };
@@ -85,7 +97,7 @@ export class SocketTransport implements Transport {
     }
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(this.#flushBound);
+      if (SocketTransport.#due.push(this) === 1) queueMicrotask(SocketTransport.#flushDue);
     }
     return true;
   }
