@@ -53,26 +53,38 @@ export function acceptUpgrades(
   wss: WebSocketServer,
   opened: (ws: WebSocket, tcp: Socket) => void,
 ): void {
-  server.on("upgrade", async (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    // Errors on a socket mid-handshake (a peer that vanished) are ours to swallow.
-    const ignore = () => {};
-    socket.on("error", ignore);
-    let events: WSEvents | undefined;
-    let response: Response;
-    try {
-      const bindings: UpgradeBindings = { incoming: request, outgoing: undefined, [ACCEPT]: (e) => (events = e) };
-      response = await app.fetch(upgradeRequest(request), bindings);
-    } catch {
-      return refuse(socket, 400);
-    }
-    if (!events) return refuse(socket, response.status, response);
-    if (socket.destroyed) return;
-    const accepted = events;
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      socket.off("error", ignore);
-      opened(ws, socket);
-      attach(ws, accepted);
-    });
+  server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    // Whatever fails past the app (a throwing `onOpen`) drops this socket, never the server.
+    upgrade(app, wss, opened, request, socket, head).catch(() => socket.destroy());
+  });
+}
+
+async function upgrade(
+  app: Hono,
+  wss: WebSocketServer,
+  opened: (ws: WebSocket, tcp: Socket) => void,
+  request: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+): Promise<void> {
+  // Errors on a socket mid-handshake (a peer that vanished) are ours to swallow.
+  const ignore = () => {};
+  socket.on("error", ignore);
+  let events: WSEvents | undefined;
+  let response: Response;
+  try {
+    const bindings: UpgradeBindings = { incoming: request, outgoing: undefined, [ACCEPT]: (e) => (events = e) };
+    response = await app.fetch(upgradeRequest(request), bindings);
+  } catch {
+    return refuse(socket, 400);
+  }
+  if (!events) return refuse(socket, response.status, response);
+  if (socket.destroyed) return;
+  const accepted = events;
+  wss.handleUpgrade(request, socket, head, (ws) => {
+    socket.off("error", ignore);
+    opened(ws, socket);
+    attach(ws, accepted);
   });
 }
 
@@ -87,7 +99,7 @@ function upgradeRequest(request: IncomingMessage): Request {
 
 /** Ends the handshake with `status`; a plain-text body (the guard's reason) goes along. */
 async function refuse(socket: Socket, status: number, response?: Response): Promise<void> {
-  const text = response?.headers.get("content-type")?.startsWith("text/plain") ? await response.text() : "";
+  const text = response?.headers.get("content-type")?.startsWith("text/plain") ? await response.text().catch(() => "") : "";
   if (socket.destroyed) return;
   const body = new TextEncoder().encode(text);
   const reason = STATUS_TEXT[status] ?? "";
