@@ -108,6 +108,15 @@ export interface GuardPolicy extends GuardOptions {
 /** The host names of loopback addresses, as a `Host` header carries them. */
 export const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
 
+/**
+ * Whether a `Host` header value is a host with an optional port (`127.0.0.1:99999999`, `[::1`
+ * are not). Each runtime otherwise treated a bad one its own way: Node's upgrade failed to build
+ * its URL (400), Bun's helper threw building one (500), Deno let it through to the upgrade.
+ */
+function wellFormedHost(host: string): boolean {
+  return !/[/?#@\s]/.test(host) && URL.canParse(`http://${host}`);
+}
+
 /** The host name of a `Host` header value (`[::1]:8787` → `[::1]`). */
 function hostName(host: string): string {
   const end = host.startsWith("[") ? host.indexOf("]") + 1 : host.indexOf(":");
@@ -116,7 +125,7 @@ function hostName(host: string): string {
 
 /**
  * The guard middleware (DESIGN §6), in order: 503 when closing or at the connection cap;
- * 403 for a `Host` off the list or a foreign `Origin`; 400 for a token in the subprotocol
+ * 400 for a malformed `Host`; 403 for a `Host` off the list or a foreign `Origin`; 400 for a token in the subprotocol
  * list without `switchboard.v1` first (Hono's helpers answer the first offered protocol, so
  * the token would be echoed); 401 when `auth` refuses; 503 at the principal's cap.
  */
@@ -127,6 +136,7 @@ export function createGuard(gateway: Gateway, policy: GuardPolicy): MiddlewareHa
     if (gateway.closing) return c.text("gateway is shutting down", 503);
     if (gateway.connections.size >= gateway.limits.maxConnections) return c.text("too many connections", 503);
     const host = c.req.header("host") ?? "";
+    if (host !== "" && !wellFormedHost(host)) return c.text("malformed Host header", 400);
     if (hosts && !hosts.includes(hostName(host))) return c.text("host not allowed", 403);
     const origin = c.req.header("origin");
     if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, host)) return c.text("origin not allowed", 403);

@@ -68,6 +68,18 @@ test("Host on a loopback-bound serve(): a non-loopback name (DNS rebinding) gets
   await bystander.leave();
 });
 
+test("a malformed Host is refused with a client error (400 from the guard; a runtime may refuse it earlier) and the server goes on", async () => {
+  await using gw = await startGateway({ methods: { echo } });
+  const bystander = await Bystander.join(gw.wsUrl);
+  for (const host of ["[::1", "[", "127.0.0.1:99999999", "exa mple", "%%"]) {
+    // Never admitted, and never a server error (Bun answered 500 and Deno admitted one before the guard checked).
+    const status = await RawSocket.status(gw.wsUrl, { host });
+    assert.ok(status >= 400 && status < 500, `${JSON.stringify(host)} → ${status}`);
+  }
+  assert.equal(gw.gateway.connections.size, 1);
+  await bystander.leave();
+});
+
 test("tokenAuth: no token or a wrong one gets 401; a bearer token in Authorization connects as its principal", async () => {
   await using gw = await startGateway({ auth: tokenAuth({ tokens: { [TOKEN]: "alice" } }), methods: { echo } });
   const bystander = await Bystander.join(gw.wsUrl, withToken());
