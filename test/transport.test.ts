@@ -32,7 +32,6 @@ class FakeSocket implements TransportSocket {
 
 const limits = { warnBytes: 100, maxBytes: 1_000, stallMs: 20 };
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function setup(overrides: Partial<typeof limits> = {}) {
   const socket = new FakeSocket();
@@ -93,12 +92,15 @@ test("a backlog over the hard cap closes with 1013; over the soft mark it warns 
   assert.equal(socket.closedWith?.[0], 1013);
 });
 
-test("a socket that does not drain for stallMs is closed with 1011; one that drains is not", async () => {
+test("a socket that does not drain for stallMs is closed with 1011, not sooner; one that drains is not", async () => {
   const stuck = setup();
   stuck.socket.bufferedAmount = 50;
   stuck.transport.write("a");
+  const start = performance.now();
   await tick();
-  await sleep(60);
+  await until(() => stuck.failures.length > 0, 3_000, "the stall to be noticed");
+  // Timers never fire early; 1 ms of slack for clocks that round.
+  assert.ok(performance.now() - start >= limits.stallMs - 1, `closed after ${performance.now() - start} ms`);
   assert.deepEqual(stuck.failures, ["send_stalled"]);
   assert.equal(stuck.socket.closedWith?.[0], 1011);
 

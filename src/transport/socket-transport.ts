@@ -1,6 +1,8 @@
 import { CloseCode, type Transport, type TransportFailure, type TransportSocket } from "./transport.ts";
 
 const CORK_FRAMES = 256;
+/** Stall checks per `stallMs`; a socket is closed at the fifth check in a row that saw nothing drain. */
+const CHECKS_PER_STALL = 4;
 
 /** Backlog limits for one connection. */
 export interface BacklogLimits {
@@ -8,7 +10,10 @@ export interface BacklogLimits {
   warnBytes: number;
   /** Backlog at which the connection is closed with 1013 (the client may reconnect and resume). */
   maxBytes: number;
-  /** A socket whose buffer has not drained at all for this long is closed with 1011. */
+  /**
+   * A socket whose buffer has not drained at all for this long is closed with 1011 (noticed
+   * within a quarter of it more: the checks run every `stallMs / 4`).
+   */
   stallMs: number;
 }
 
@@ -39,15 +44,23 @@ export class SocketTransport implements Transport {
   #events: TransportEvents;
   #queue: string[] = [];
   #queuedChars = 0;
-  #waiters: ((sent: boolean) => void)[] = [];
+  #waiters: ((sent: boolean) => void)[] | undefined;
   #closed = false;
   #scheduled = false;
   #warned = false;
   /** Socket-buffered bytes seen at the last flush or stall check. */
   #buffered = 0;
-  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The stall checks this transport is in, while its socket holds unsent bytes. */
+  #stallChecks: StallChecks | undefined;
+  /** Socket-buffered bytes at the last stall check (or when the checks began). */
+  #bufferedAtCheck = 0;
   /** Characters handed to the socket since the last stall check. */
   #sentSinceCheck = 0;
+  /** Stall checks in a row that saw nothing drain. */
+  #quietChecks = 0;
+
+  /** Each set of limits' stall checks (a gateway has one set for all its connections). */
+  static #checks = new WeakMap<BacklogLimits, StallChecks>();
 
   /**
    * Transports with frames queued for the end of this tick. One microtask flushes them all:
@@ -104,7 +117,7 @@ export class SocketTransport implements Transport {
 
   writeAsync(message: unknown): Promise<boolean> {
     if (!this.write(message)) return Promise.resolve(false);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve) => (this.#waiters ??= []).push(resolve));
   }
 
   close(code: number = CloseCode.Normal, reason = ""): void {
@@ -177,25 +190,48 @@ export class SocketTransport implements Transport {
       this.#warned = true;
       this.#events.onSlow?.(buffered);
     }
-    if (this.#stallTimer === undefined) this.#armStallCheck(buffered);
+    if (!this.#stallChecks) this.#watchForStall(buffered);
   }
 
-  #armStallCheck(bufferedAtStart: number): void {
+  /**
+   * Puts this transport in its limits' stall checks until its socket drains. One timer for all
+   * of them: a timer per socket cost ~0.4 KB per connection, and on Deno, whose sends complete
+   * asynchronously, almost every connection had one armed after its first frame.
+   */
+  #watchForStall(buffered: number): void {
+    let checks = SocketTransport.#checks.get(this.#limits);
+    if (!checks) {
+      checks = new StallChecks(this.#limits.stallMs / CHECKS_PER_STALL, (transport) => transport.#checkStall());
+      SocketTransport.#checks.set(this.#limits, checks);
+    }
+    this.#stallChecks = checks;
+    this.#bufferedAtCheck = buffered;
     this.#sentSinceCheck = 0;
-    this.#stallTimer = setTimeout(() => {
-      this.#stallTimer = undefined;
-      if (this.#closed) return;
-      const now = this.#socket.bufferedAmount ?? 0;
-      this.#buffered = now;
-      if (now === 0) {
-        this.#warned = false;
-        return;
-      }
-      // Drained = what was buffered + what was added since - what is buffered now.
-      if (bufferedAtStart + this.#sentSinceCheck - now <= 0) return this.#fail("send_stalled");
-      if (now < this.#limits.warnBytes) this.#warned = false;
-      this.#armStallCheck(now);
-    }, this.#limits.stallMs);
+    this.#quietChecks = 0;
+    checks.add(this);
+  }
+
+  /** One stall check; false once there is nothing left to watch (drained, or closed). */
+  #checkStall(): boolean {
+    if (this.#closed) return false;
+    const now = this.#socket.bufferedAmount ?? 0;
+    this.#buffered = now;
+    if (now === 0) {
+      this.#warned = false;
+      this.#stallChecks = undefined;
+      return false;
+    }
+    // Drained = what was buffered + what was added since - what is buffered now. Five quiet
+    // checks in a row span at least four intervals: `stallMs` at the least.
+    if (this.#bufferedAtCheck + this.#sentSinceCheck - now > 0) this.#quietChecks = 0;
+    else if (++this.#quietChecks > CHECKS_PER_STALL) {
+      this.#fail("send_stalled");
+      return false;
+    }
+    if (now < this.#limits.warnBytes) this.#warned = false;
+    this.#bufferedAtCheck = now;
+    this.#sentSinceCheck = 0;
+    return true;
   }
 
   #fail(reason: TransportFailure, error?: unknown): void {
@@ -215,15 +251,53 @@ export class SocketTransport implements Transport {
 
   #latch(): void {
     this.#closed = true;
-    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
-    this.#stallTimer = undefined;
+    this.#stallChecks?.delete(this);
+    this.#stallChecks = undefined;
     this.#resolveWaiters(false);
   }
 
   #resolveWaiters(sent: boolean): void {
-    if (this.#waiters.length === 0) return;
     const waiters = this.#waiters;
-    this.#waiters = [];
+    if (!waiters) return;
+    this.#waiters = undefined;
     for (const resolve of waiters) resolve(sent);
+  }
+}
+
+/**
+ * The transports of one set of limits whose sockets hold unsent bytes, each checked every
+ * `intervalMs` on one shared timer, which runs only while there is one to check.
+ */
+class StallChecks {
+  readonly #transports = new Set<SocketTransport>();
+  readonly #intervalMs: number;
+  readonly #check: (transport: SocketTransport) => boolean;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(intervalMs: number, check: (transport: SocketTransport) => boolean) {
+    this.#intervalMs = Math.max(1, intervalMs);
+    this.#check = check;
+  }
+
+  add(transport: SocketTransport): void {
+    this.#transports.add(transport);
+    this.#timer ??= setInterval(() => this.#run(), this.#intervalMs);
+  }
+
+  delete(transport: SocketTransport): void {
+    if (this.#transports.delete(transport)) this.#stopWhenEmpty();
+  }
+
+  #run(): void {
+    for (const transport of this.#transports) {
+      if (!this.#check(transport)) this.#transports.delete(transport);
+    }
+    this.#stopWhenEmpty();
+  }
+
+  #stopWhenEmpty(): void {
+    if (this.#transports.size > 0 || this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }
