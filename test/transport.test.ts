@@ -16,6 +16,7 @@ class FakeSocket implements TransportSocket {
   bufferedAmount = 0;
   readyState = 1;
   failSends = false;
+  corked = false;
   send(text: string): void {
     if (this.failSends) throw new Error("broken pipe");
     this.sent.push(text);
@@ -58,6 +59,26 @@ test("writes are sent in corked runs of 256 frames, in order: each full run at o
   await tick();
   assert.equal(socket.corks, 4, "one frame is one write anyway");
   assert.equal(socket.sent.length, 1_001);
+});
+
+test("while the runtime holds the socket corked, a write to an empty queue is sent at once; queued frames still go first", async () => {
+  const { socket, transport, failures } = setup({ maxBytes: 1 << 20 });
+  transport.write({ n: 1 });
+  socket.corked = true;
+  transport.write({ n: 2 });
+  assert.equal(socket.sent.length, 0, "behind a queued frame, a write waits for the flush");
+  await tick();
+  assert.deepEqual(socket.sent.map((text) => JSON.parse(text).n), [1, 2]);
+  const corks = socket.corks;
+  assert.equal(transport.write({ n: 3 }), true);
+  assert.equal(socket.sent.length, 3, "sent at once, without waiting for the tick");
+  assert.equal(await transport.writeAsync({ n: 4 }), true);
+  assert.equal(socket.corks, corks, "the runtime's cork, not ours");
+  // The backlog is still watched frame by frame.
+  socket.bufferedAmount = 2 << 20;
+  assert.equal(transport.write({ n: 5 }), false);
+  assert.deepEqual(failures, ["slow_consumer"]);
+  assert.equal(socket.closedWith?.[0], 1013);
 });
 
 test("a send that throws latches the transport closed and reports send_failed", async () => {

@@ -33,7 +33,8 @@ export interface TransportEvents {
  * writes: one per run of 256 frames, which measured faster on Node than one enormous writev).
  * A run that fills up goes out at once. A handler emitting thousands of events in one
  * synchronous run thus costs one write per run, and nothing written later can overtake
- * anything written earlier.
+ * anything written earlier. While the runtime holds the socket corked itself (`corked`), a
+ * frame written to an empty queue goes to the socket at once: no queue, no microtask.
  *
  * Backlog is counted in UTF-16 code units for queued frames (cheap, and equal to bytes for
  * ASCII) plus the socket's own `bufferedAmount` in bytes where it has one.
@@ -95,6 +96,7 @@ export class SocketTransport implements Transport {
   /** Queues an already serialised frame. */
   writeText(text: string): boolean {
     if (this.#closed) return false;
+    if (this.#socket.corked && this.#queue.length === 0) return this.#sendNow(text);
     this.#queue.push(text);
     this.#queuedChars += text.length;
     if (this.#queuedChars + this.#buffered > this.#limits.maxBytes) {
@@ -117,6 +119,8 @@ export class SocketTransport implements Transport {
 
   writeAsync(message: unknown): Promise<boolean> {
     if (!this.write(message)) return Promise.resolve(false);
+    // An empty queue after a write means the frame went to the socket at once.
+    if (this.#queue.length === 0) return Promise.resolve(true);
     return new Promise((resolve) => (this.#waiters ??= []).push(resolve));
   }
 
@@ -169,6 +173,20 @@ export class SocketTransport implements Transport {
     this.#sentSinceCheck += chars;
     this.#resolveWaiters(true);
     this.#watchBacklog();
+  }
+
+  /** Sends one frame at once, watching the backlog after it as a flush does. */
+  #sendNow(text: string): boolean {
+    try {
+      this.#socket.send(text);
+    } catch (error) {
+      this.stats.sendFailures++;
+      this.#fail("send_failed", error);
+      return false;
+    }
+    this.#sentSinceCheck += text.length;
+    this.#watchBacklog();
+    return !this.#closed;
   }
 
   #sendAll(queue: string[], from: number, to: number): void {

@@ -15,6 +15,11 @@ export interface TransportSocket {
   readonly bufferedAmount?: number;
   /** Runs `flush` so the frames it sends leave in as few writes as the runtime allows. */
   cork?(flush: () => void): void;
+  /**
+   * True while the runtime itself holds the socket corked (Bun, inside the socket's `message`
+   * handler): a frame sent then leaves in one write with the rest, so it needs no queueing.
+   */
+  readonly corked?: boolean;
 }
 
 /** Why a transport closed itself; the connection logs it and tears down. */
