@@ -99,7 +99,11 @@ class ConnectionEvents implements GatewayEvents {
   }
 
   onClose(event: CloseEvent): void {
-    this.#connection?.teardown(`peer_closed_${event.code}`);
+    // Let go of the connection: Deno keeps a socket the peer dropped without a close frame
+    // (and so its listeners, and these events) for about 30 s more.
+    const connection = this.#connection;
+    this.#connection = undefined;
+    connection?.teardown(`peer_closed_${event.code}`);
   }
 
   onError(): void {

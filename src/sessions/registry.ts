@@ -210,19 +210,30 @@ export class SessionRegistry {
   }
 
   #leastRecent(): Session | undefined {
+    const now = performance.now();
     let oldest: Session | undefined;
-    for (const session of this.#sessions.values()) if (!oldest || session.lastActive < oldest.lastActive) oldest = session;
+    for (const session of this.#sessions.values()) {
+      session.noteEvents(now);
+      if (!oldest || session.lastActive < oldest.lastActive) oldest = session;
+    }
     return oldest;
   }
 
-  /** One timer for the idle TTL across all sessions, running only while there are some. */
+  /**
+   * One timer for the idle TTL across all sessions, running only while there are some. Events
+   * count as activity when it (or an eviction) next looks, so a session idle since its last
+   * event ends up to two sweeps past its TTL (one when the last activity was not an event).
+   */
   #scheduleSweep(): void {
     if (this.#sweepTimer !== undefined) return;
     const every = Math.max(10, Math.min(this.#idleTtlMs / 2, 60_000));
     this.#sweepTimer = setTimeout(() => {
       this.#sweepTimer = undefined;
-      const before = performance.now() - this.#idleTtlMs;
-      for (const session of [...this.#sessions.values()]) if (session.lastActive <= before) session.close("idle_timeout");
+      const now = performance.now();
+      for (const session of [...this.#sessions.values()]) {
+        session.noteEvents(now);
+        if (session.lastActive <= now - this.#idleTtlMs) session.close("idle_timeout");
+      }
       if (this.#sessions.size > 0) this.#scheduleSweep();
     }, every);
   }

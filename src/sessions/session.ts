@@ -89,8 +89,14 @@ export class Session {
   readonly principal: string;
   readonly closeOnDisconnect: boolean;
   readonly onOrphan: OrphanPolicy | undefined;
-  /** `performance.now()` of the last event, request, attach or handler access; the idle TTL counts from it. */
+  /**
+   * `performance.now()` of the last request, attach or handler access; the idle TTL counts from
+   * it. Events count through `noteEvents` when the registry looks: a clock read per event cost
+   * ~8% of a streamed event's CPU on Bun.
+   */
   lastActive = performance.now();
+  /** The seq `noteEvents` last saw. */
+  #seqNoted = 0;
   /** The orphan timer while detached. */
   orphanTimer: ReturnType<typeof setTimeout> | undefined;
   #host: SessionHost;
@@ -110,6 +116,13 @@ export class Session {
     this.closeOnDisconnect = options.closeOnDisconnect ?? false;
     this.onOrphan = options.onOrphan;
     this.#framePrefix = `{"jsonrpc":"2.0","method":"event","params":{"session_id":"${id}","seq":`;
+  }
+
+  /** Counts any event emitted since the last call as activity at `now`. */
+  noteEvents(now: number): void {
+    if (this.#seq === this.#seqNoted) return;
+    this.#seqNoted = this.#seq;
+    this.lastActive = now;
   }
 
   /** The seq of the last event emitted (0 before the first). */
@@ -152,15 +165,17 @@ export class Session {
 
   /**
    * Emits a session event: stamps the next seq, appends it to the replay ring, then writes it
-   * to every viewer (a write only queues, so a slow viewer holds up nobody). Returns the seq,
+   * to every viewer (a write never waits, so a slow viewer holds up nobody). Returns the seq,
    * or 0 once the session has ended. Throws (and uses no seq) if `payload` cannot be serialised.
    */
   emit(type: string, payload?: unknown): number {
     if (this.#ended) return 0;
     const seq = this.#seq + 1;
-    const frame = `${this.#framePrefix}${seq},"type":${JSON.stringify(type)}${payload === undefined ? "" : `,"payload":${JSON.stringify(payload)}`}}}`;
+    // Joined, not concatenated: a concatenation is a rope that the runtime flattens when it
+    // sends the frame, which on Bun cost ~10% more CPU per event; a join is flat at once.
+    const body = payload === undefined ? "" : `,"payload":${JSON.stringify(payload)}`;
+    const frame = [this.#framePrefix, seq, ',"type":', JSON.stringify(type), body, "}}"].join("");
     this.#seq = seq;
-    this.lastActive = performance.now();
     this.#host.store.append(this.id, seq, frame);
     for (const viewer of this.#viewers) viewer.writeText(frame);
     return seq;

@@ -1,6 +1,8 @@
 import { CloseCode, type Transport, type TransportFailure, type TransportSocket } from "./transport.ts";
 
 const CORK_FRAMES = 256;
+/** Characters sent at once (`corked`) after which the backlog is looked at, however few the frames. */
+const LOOK_AFTER_CHARS = 1 << 16;
 /** Stall checks per `stallMs`; a socket is closed at the fifth check in a row that saw nothing drain. */
 const CHECKS_PER_STALL = 4;
 
@@ -59,6 +61,9 @@ export class SocketTransport implements Transport {
   #sentSinceCheck = 0;
   /** Stall checks in a row that saw nothing drain. */
   #quietChecks = 0;
+  /** Frames and characters sent at once since the backlog was last looked at. */
+  #unwatchedFrames = 0;
+  #unwatchedChars = 0;
 
   /** Each set of limits' stall checks (a gateway has one set for all its connections). */
   static #checks = new WeakMap<BacklogLimits, StallChecks>();
@@ -175,7 +180,11 @@ export class SocketTransport implements Transport {
     this.#watchBacklog();
   }
 
-  /** Sends one frame at once, watching the backlog after it as a flush does. */
+  /**
+   * Sends one frame at once. The backlog is looked at once per run of frames sent this way, as a
+   * flush looks once per run: reading it is a call into the runtime, and on Bun doing so after
+   * every frame of a stream cost ~0.05 µs per event, a tenth of the whole.
+   */
   #sendNow(text: string): boolean {
     try {
       this.#socket.send(text);
@@ -185,7 +194,12 @@ export class SocketTransport implements Transport {
       return false;
     }
     this.#sentSinceCheck += text.length;
-    this.#watchBacklog();
+    this.#unwatchedChars += text.length;
+    if (++this.#unwatchedFrames >= CORK_FRAMES || this.#unwatchedChars >= LOOK_AFTER_CHARS) {
+      this.#unwatchedFrames = 0;
+      this.#unwatchedChars = 0;
+      this.#watchBacklog();
+    }
     return !this.#closed;
   }
 
