@@ -1,9 +1,9 @@
 /**
  * Liveness and backpressure under faults (DESIGN §4–§5, issue 5) over real sockets on this
- * runtime: a viewer that stops reading, half-open peers, a connect storm, and shutdown while a
- * session streams. Each case checks that the server stays up and that a well-behaved client
- * connected beside the fault is unaffected. Bounds are counts and sizes; the timeouts only
- * keep a hang from stalling the run.
+ * runtime: a viewer that stops reading (cut at the backlog cap, or for a stalled send), half-open
+ * peers, a connect storm, and shutdown while a session streams. Each case checks that the
+ * server stays up and that a well-behaved client connected beside the fault is unaffected.
+ * Bounds are counts and sizes; the timeouts only keep a hang from stalling the run.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -122,6 +122,37 @@ test("a viewer that stops reading is cut 1013 at the backlog cap, memory stays b
 
   await bystander.leave();
   await Promise.all([viewer.close(), back.close()]);
+});
+
+test("a viewer whose socket drains nothing for sendStallMs is closed 1011 (send_stalled) while its backlog is under the cap; the other viewer and a bystander are unaffected", async () => {
+  const sendStallMs = 300;
+  await using gw = await faultGateway({ limits: { sendStallMs, maxBacklogBytes: 64 << 20, backlogWarnBytes: 32 << 20 } });
+  await using proxy = await withProxy(gw.wsUrl);
+  const bystander = await Bystander.join(gw.wsUrl);
+  const { client: viewer } = await TestClient.ready(gw.wsUrl);
+  const { client: stalled } = await TestClient.ready(proxy.url);
+  const id = await create(viewer);
+  await stalled.call("session.resume", { session_id: id });
+  proxy.stall(0);
+
+  // Stream ~22 KB every 10 ms until the cut: once the kernel's buffers are full nothing drains,
+  // and the stall check closes the socket. The round bound (44 MB) stays under the 64 MB cap.
+  const closedFor = (reason: string) => gw.logs.some((entry) => entry.message === "connection closed" && entry.fields?.reason === reason);
+  let seen = 0;
+  for (let round = 0; round < 2_000 && !closedFor("send_stalled"); round++) {
+    assert.equal((await viewer.call("demo.emit", { session_id: id, count: 20, bytes: 1_000 })).result?.last, seen + 20);
+    assert.deepEqual(seqs(viewer.takeAll(isDelta)), range(seen + 1, seen + 20), "the reading viewer gets every event, in order");
+    seen += 20;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.ok(closedFor("send_stalled"), "the stalled viewer was closed for its stall");
+  assert.ok(!closedFor("slow_consumer"), "by the stall check, not the backlog cap");
+
+  proxy.unstall(0);
+  assert.deepEqual(await within(stalled.closed, 5_000, "the stalled client's close"), { code: 1011, reason: "send_stalled" });
+  assert.equal(gw.gateway.sessions.get(id)?.viewers, 1, "the session carries on for the reading viewer");
+  await bystander.leave();
+  await viewer.close();
 });
 
 /**
