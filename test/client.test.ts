@@ -285,6 +285,27 @@ test("unfollow() sticks: later events of the session do not follow it again; fol
   client.close();
 });
 
+test("unfollow() while the client's own resume after a reconnect is on its way sticks", async () => {
+  await using gw = await startGateway({ methods: clientGatewayMethods() });
+  await using proxy = await withProxy(gw.wsUrl);
+  const client = connect(proxy.url, await fast());
+  try {
+    const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+    const resumed = new Promise<ResumeReport>((resolve) => client.onResume(resolve));
+    // "open" is reported once the resumes are sent, before any answer can arrive.
+    const off = client.onStateChange((state) => state === "open" && (off(), client.unfollow(session_id)));
+    const dropped = nextDrop(client);
+    proxy.cut();
+    await dropped;
+    assert.equal((await within(resumed, 5_000, "the resume")).session_id, session_id);
+    assert.equal(client.sessions.has(session_id), false, "the resume's answer did not follow it again");
+    assert.equal((await client.call("session.resume", { session_id })).session_id, session_id);
+    assert.equal(client.sessions.has(session_id), true, "an app's own session.resume still follows");
+  } finally {
+    client.close();
+  }
+});
+
 test("a server request the server cancels (request.cancel) aborts its handler, whose late answer is not sent", async () => {
   await using gw = await startGateway({ methods: clientGatewayMethods() });
   const client = connect(gw.wsUrl, await fast());

@@ -88,6 +88,8 @@ interface PendingCall {
   readonly id: number;
   readonly text: string;
   readonly idempotent: boolean;
+  /** Whether a result naming a session makes the client follow it (not for its own resumes). */
+  readonly follows: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
   /** Handed to the current channel (not just queued). */
@@ -167,6 +169,10 @@ export class Client<G = unknown> {
     params?: SignaturesOf<G>[K] extends Signature<infer P, any> ? P : never,
     options: CallOptions = {},
   ): Promise<SignaturesOf<G>[K] extends Signature<any, infer R> ? R : never> {
+    return this.#call(method, params, options, true) as Promise<never>;
+  }
+
+  #call(method: string, params: unknown, options: CallOptions, follows: boolean): Promise<unknown> {
     if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
     const { signal, timeoutMs, idempotent = false } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -179,7 +185,8 @@ export class Client<G = unknown> {
         id,
         text: JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params }),
         idempotent,
-        resolve: resolve as (value: unknown) => void,
+        follows,
+        resolve,
         reject,
         sent: false,
         dispose: () => {
@@ -218,7 +225,7 @@ export class Client<G = unknown> {
       ({ method, params }) =>
         new Promise<unknown>((resolve, reject) => {
           const id = this.#nextId++;
-          parts.push({ id, text: JSON.stringify({ jsonrpc: "2.0", id, method, params }), idempotent: false, resolve, reject, sent: false, dispose: () => {} });
+          parts.push({ id, text: JSON.stringify({ jsonrpc: "2.0", id, method, params }), idempotent: false, follows: true, resolve, reject, sent: false, dispose: () => {} });
         }),
     );
     const frame = `[${parts.map((call) => call.text).join(",")}]`;
@@ -385,7 +392,8 @@ export class Client<G = unknown> {
   }
 
   #resume(sessionId: string, afterSeq: number, epochChanged: boolean): void {
-    this.call("session.resume" as never, { session_id: sessionId, after_seq: afterSeq } as never).then(
+    // Its answer does not follow the session: `unfollow()` while it is on its way must stick.
+    this.#call("session.resume", { session_id: sessionId, after_seq: afterSeq }, {}, false).then(
       (result: any) => this.#report({ session_id: sessionId, truncated: result.truncated, replayed: result.replayed, epochChanged }),
       (error: unknown) => {
         if (error instanceof ConnectionLost) return; // the next reconnect resumes it again
@@ -408,7 +416,7 @@ export class Client<G = unknown> {
     else {
       // A result naming a session (as `session.create` answers) makes the client follow it.
       const sessionId = (result as { session_id?: unknown } | null)?.session_id;
-      if (typeof sessionId === "string") this.follow(sessionId);
+      if (call.follows && typeof sessionId === "string") this.follow(sessionId);
       call.resolve(result);
     }
   }
