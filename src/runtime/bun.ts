@@ -37,8 +37,7 @@ type HonoSocket = ServerWebSocket<BunWebSocketData & { events: Partial<GatewayEv
 let handling: HonoSocket | undefined;
 
 /** Hands a frame directly to a gateway connection, or to `hono/bun` for any other handler. */
-function deliver(ws: HonoSocket, message: string | Buffer): void {
-  const events = ws.data.events;
+function deliver(ws: HonoSocket, events: Partial<GatewayEvents>, message: string | Buffer): void {
   handling = ws;
   try {
     if (events[RECEIVE]) events[RECEIVE](message);
@@ -105,8 +104,10 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
         websocket.close(ws, code, reason);
       },
       message(ws: HonoSocket, message: string | Buffer) {
-        ws.data.heard = true;
-        deliver(ws, message);
+        // `ws.data` is a call into Bun: read once per frame.
+        const data = ws.data;
+        data.heard = true;
+        deliver(ws, data.events, message);
       },
       pong(ws: HonoSocket) {
         ws.data.heard = true;
