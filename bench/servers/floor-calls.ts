@@ -27,7 +27,8 @@ export function floorCalls<S>(send: (socket: S, text: string) => void) {
           }
           return reply(socket, m.id, m.params.count);
         case "session.create": {
-          const sessionId = String(rooms.size + 1);
+          // As long as Switchboard's (128 random bits in hex), so both put the same bytes on the wire.
+          const sessionId = crypto.randomUUID().replaceAll("-", "");
           rooms.set(sessionId, { members: new Set([socket]), seq: 0 });
           return reply(socket, m.id, { session_id: sessionId });
         }

@@ -3,7 +3,7 @@ import { CloseCode, type Transport, type TransportFailure, type TransportSocket 
 const CORK_FRAMES = 256;
 /** Characters sent at once (`corked`) after which the backlog is looked at, however few the frames. */
 const LOOK_AFTER_CHARS = 1 << 16;
-/** Stall checks per `stallMs`; a socket is closed at the fifth check in a row that saw nothing drain. */
+/** Stall checks per `stallMs`: a socket is closed once a whole `stallMs` of checks saw nothing drain. */
 const CHECKS_PER_STALL = 4;
 
 /** Backlog limits for one connection. */
@@ -239,7 +239,8 @@ export class SocketTransport implements Transport {
     this.#stallChecks = checks;
     this.#bufferedAtCheck = buffered;
     this.#sentSinceCheck = 0;
-    this.#quietChecks = 0;
+    // The first check comes within an interval, not after a whole one: it does not count.
+    this.#quietChecks = -1;
     checks.add(this);
   }
 
@@ -253,10 +254,11 @@ export class SocketTransport implements Transport {
       this.#stallChecks = undefined;
       return false;
     }
-    // Drained = what was buffered + what was added since - what is buffered now. Five quiet
-    // checks in a row span at least four intervals: `stallMs` at the least.
+    // Drained = what was buffered + what was added since - what is buffered now. Four quiet
+    // checks after one that saw a drain (or after the start) span `stallMs`: the socket is
+    // closed after 1–1.25 × `stallMs` without a drained byte.
     if (this.#bufferedAtCheck + this.#sentSinceCheck - now > 0) this.#quietChecks = 0;
-    else if (++this.#quietChecks > CHECKS_PER_STALL) {
+    else if (++this.#quietChecks >= CHECKS_PER_STALL) {
       this.#fail("send_stalled");
       return false;
     }
