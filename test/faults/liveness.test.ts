@@ -62,6 +62,17 @@ async function create(client: TestClient): Promise<string> {
   return reply.result.session_id;
 }
 
+/** A bystander, a viewer of a new session, and a second viewer of it through `proxy`, which then stops reading. */
+async function viewersWithOneStalled(wsUrl: string, proxy: CutProxy) {
+  const bystander = await Bystander.join(wsUrl);
+  const { client: viewer } = await TestClient.ready(wsUrl);
+  const { client: stalled } = await TestClient.ready(proxy.url);
+  const id = await create(viewer);
+  await stalled.call("session.resume", { session_id: id });
+  proxy.stall(0);
+  return { bystander, viewer, stalled, id };
+}
+
 test("a viewer that stops reading is cut 1013 at the backlog cap, memory stays bounded, and it resumes with nothing lost; the other viewer and a bystander are unaffected", async () => {
   const backlogCap = 256 << 10;
   // Below the cap, so a full replay fits in one burst (README, Configuration).
@@ -71,12 +82,7 @@ test("a viewer that stops reading is cut 1013 at the backlog cap, memory stays b
     sessions: { replay: { maxEvents: 10_000, maxBytes: ringBytes } },
   });
   await using proxy = await withProxy(gw.wsUrl);
-  const bystander = await Bystander.join(gw.wsUrl);
-  const { client: viewer } = await TestClient.ready(gw.wsUrl);
-  const { client: stalled } = await TestClient.ready(proxy.url);
-  const id = await create(viewer);
-  await stalled.call("session.resume", { session_id: id });
-  proxy.stall(0);
+  const { bystander, viewer, stalled, id } = await viewersWithOneStalled(gw.wsUrl, proxy);
   const store = gw.gateway.sessions.store as MemoryStore;
   const rssBefore = process.memoryUsage().rss;
 
@@ -128,12 +134,7 @@ test("a viewer whose socket drains nothing for sendStallMs is closed 1011 (send_
   const sendStallMs = 300;
   await using gw = await faultGateway({ limits: { sendStallMs, maxBacklogBytes: 64 << 20, backlogWarnBytes: 32 << 20 } });
   await using proxy = await withProxy(gw.wsUrl);
-  const bystander = await Bystander.join(gw.wsUrl);
-  const { client: viewer } = await TestClient.ready(gw.wsUrl);
-  const { client: stalled } = await TestClient.ready(proxy.url);
-  const id = await create(viewer);
-  await stalled.call("session.resume", { session_id: id });
-  proxy.stall(0);
+  const { bystander, viewer, stalled, id } = await viewersWithOneStalled(gw.wsUrl, proxy);
 
   // Stream ~22 KB every 10 ms until the cut: once the kernel's buffers are full nothing drains,
   // and the stall check closes the socket. The round bound (44 MB) stays under the 64 MB cap.
