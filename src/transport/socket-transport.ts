@@ -101,7 +101,7 @@ export class SocketTransport implements Transport {
   /** Queues an already serialised frame. */
   writeText(text: string): boolean {
     if (this.#closed) return false;
-    if (this.#socket.corked && this.#queue.length === 0) return this.#sendNow(text);
+    if (this.#queue.length === 0 && this.#socket.corked) return this.#sendNow(text);
     this.#queue.push(text);
     this.#queuedChars += text.length;
     if (this.#queuedChars + this.#buffered > this.#limits.maxBytes) {
