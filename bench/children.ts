@@ -3,7 +3,7 @@
  * stdout, commands on their stdin, and every wait bounded. Every child still running is
  * killed when the runner exits, fails or is interrupted, so nothing outlives a run.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
 const live = new Set<ChildProcess>();
@@ -67,7 +67,9 @@ export function startChild(label: string, cmd: string, args: string[]): Child {
           };
         });
       }
-      if (line === undefined) throw new Error(`${label} ended (${child.exitCode ?? child.signalCode ?? "could not start"})`);
+      if (line === undefined) {
+        throw new Error(`${label} ended (${child.exitCode ?? child.signalCode ?? "could not start"})`);
+      }
       return JSON.parse(line) as T;
     },
     send(line) {

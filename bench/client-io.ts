@@ -39,6 +39,8 @@ export function openReady(url: string): Promise<WebSocket> {
     const ws = new WebSocket(url);
     ws.addEventListener("message", () => resolve(ws), { once: true });
     ws.addEventListener("error", () => reject(new Error(`cannot connect to ${url}`)), { once: true });
-    ws.addEventListener("close", (event) => reject(new Error(`closed ${event.code} before gateway.ready`)), { once: true });
+    ws.addEventListener("close", (event) => reject(new Error(`closed ${event.code} before gateway.ready`)), {
+      once: true,
+    });
   });
 }

@@ -9,10 +9,26 @@
  */
 import { command, openReady, runClient, say } from "./client-io.ts";
 import { Histogram } from "./histogram.ts";
-import { addRequest, broadcastRequest, createRequest, EVENT_PREFIX, joinRequest, SEQ_KEY, streamRequest } from "./wire.ts";
+import {
+  addRequest,
+  broadcastRequest,
+  createRequest,
+  EVENT_PREFIX,
+  joinRequest,
+  SEQ_KEY,
+  streamRequest,
+} from "./wire.ts";
 
 export type ClientConfig =
-  | { workload: "rpc"; url: string; connections: number; inFlight: number; warmup: number; total: number; maxMs: number }
+  | {
+    workload: "rpc";
+    url: string;
+    connections: number;
+    inFlight: number;
+    warmup: number;
+    total: number;
+    maxMs: number;
+  }
   | { workload: "stream"; url: string; warmup: number; count: number; maxMs: number }
   | { workload: "idle"; url: string; warmup: number; connections: number; maxMs: number }
   | { workload: "fanout"; url: string; viewers: number; warmup: number; count: number; maxMs: number };
@@ -163,7 +179,9 @@ async function run(config: ClientConfig): Promise<void> {
     if ((await command()) !== "go") return;
     const start = performance.now();
     await broadcast(producer, viewers, session_id, config.count);
-    say({ seconds: (performance.now() - start) / 1000, deliveries: config.count * viewers.length } satisfies FanoutResult);
+    say(
+      { seconds: (performance.now() - start) / 1000, deliveries: config.count * viewers.length } satisfies FanoutResult,
+    );
   } else {
     const sockets = await openMany(config.url, config.warmup);
     say({ ready: true });

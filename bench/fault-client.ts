@@ -10,7 +10,7 @@
  * stdin ends, and give up (exit 2) after `maxMs` in all.
  */
 import { command, openReady, runClient, say } from "./client-io.ts";
-import { startFlood, type FloodName } from "./floods.ts";
+import { type FloodName, startFlood } from "./floods.ts";
 import { Histogram } from "./histogram.ts";
 import { addRequest } from "./wire.ts";
 
@@ -77,4 +77,8 @@ async function attack(name: FloodName, url: string): Promise<void> {
 }
 
 const config = JSON.parse(process.argv[2]!) as FaultClientConfig;
-await runClient(`fault client: ${config.role}`, config.maxMs, () => (config.role === "probe" ? probe(config.url) : attack(config.role, config.url)));
+await runClient(
+  `fault client: ${config.role}`,
+  config.maxMs,
+  () => (config.role === "probe" ? probe(config.url) : attack(config.role, config.url)),
+);

@@ -31,10 +31,13 @@ const LATEST = "<!-- latest -->";
 
 /** What each flood does, for the table's note. */
 const ATTACKS: Record<FloodName, string> = {
-  tiny: "4 connections send a tiny `add` request as fast as their sockets take it (rate limit: 5,000/s per connection, then 1008)",
-  deep: "2 connections keep 2 requests each in flight whose params are a 100,000-deep array (~200 KB a frame; depth limit 32)",
+  tiny:
+    "4 connections send a tiny `add` request as fast as their sockets take it (rate limit: 5,000/s per connection, then 1008)",
+  deep:
+    "2 connections keep 2 requests each in flight whose params are a 100,000-deep array (~200 KB a frame; depth limit 32)",
   oversized: "4 connections each send a 2 MiB frame (limit 1 MiB) and reconnect when closed",
-  stalled: "2 clients each create a session, start a stream of 30,000 events of ~1 KB, stop reading for 1.5 s (backlog cap 8 MiB), then read again and reconnect",
+  stalled:
+    "2 clients each create a session, start a stream of 30,000 events of ~1 KB, stop reading for 1.5 s (backlog cap 8 MiB), then read again and reconnect",
 };
 
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
@@ -45,12 +48,16 @@ const times = (value: number, quiet: number | undefined) => (quiet ? ` (${(value
 function outcome(stats: FloodStats | undefined): string {
   if (!stats) return "–";
   const closes = Object.entries(stats.closes).map(([code, n]) => `${code} ×${count(n)}`);
-  return `${count(stats.connections)} conns, ${count(stats.sent)} frames sent, ${count(stats.received)} back; closed ${closes.join(", ") || "none"}`;
+  return `${count(stats.connections)} conns, ${count(stats.sent)} frames sent, ${count(stats.received)} back; closed ${
+    closes.join(", ") || "none"
+  }`;
 }
 
 function row(result: PhaseResult, quiet: PhaseResult | undefined): string {
   if (result.failure) return `| ${result.runtime} | ${result.phase} | failed: ${result.failure} | | | | |`;
-  const probe = result.probeClosed === undefined ? count(result.calls) : `${count(result.calls)}, **closed ${result.probeClosed}**`;
+  const probe = result.probeClosed === undefined
+    ? count(result.calls)
+    : `${count(result.calls)}, **closed ${result.probeClosed}**`;
   return [
     "",
     result.runtime,
@@ -73,7 +80,9 @@ export function renderUnderAttack(results: PhaseResult[], environment: string[],
     "`npm run bench:faults` (about 1½ minutes, loopback only): on each runtime, Switchboard with every limit at its",
     "default (`bench/servers/under-attack.ts`) runs in its own process on the real binary; one Bun process is a",
     "well-behaved client (the probe) making one `add` call at a time, at most one per millisecond, and for each flood",
-    `another Bun process attacks. Each phase lasts ${phaseMs / 1000} s of probe calls, after the attack is under way. RSS is`,
+    `another Bun process attacks. Each phase lasts ${
+      phaseMs / 1000
+    } s of probe calls, after the attack is under way. RSS is`,
     "the server's, from `/proc` (VmRSS when the probe starts → VmHWM over the phase); the probe's latency is set",
     "against the quiet phase of the same runtime. The probe was never disconnected unless the table says so.",
     "",
@@ -95,8 +104,9 @@ export function writeUnderAttack(path: string, section: string): void {
   const block = `${START}\n${section}\n${END}`;
   const text = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmark results\n";
   let updated: string;
-  if (text.includes(START) && text.includes(END)) updated = text.slice(0, text.indexOf(START)) + block + text.slice(text.indexOf(END) + END.length);
-  else if (text.includes(LATEST)) updated = text.replace(LATEST, () => `${block}\n\n${LATEST}`);
+  if (text.includes(START) && text.includes(END)) {
+    updated = text.slice(0, text.indexOf(START)) + block + text.slice(text.indexOf(END) + END.length);
+  } else if (text.includes(LATEST)) updated = text.replace(LATEST, () => `${block}\n\n${LATEST}`);
   else updated = `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(path, updated);
 }

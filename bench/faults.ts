@@ -5,15 +5,15 @@
  * server's peak RSS and the probe's p50/p99 against a quiet phase. Loopback only, bounded in
  * time (it gives up past `DEADLINE_MS`); prints the section and writes it into bench/RESULTS.md.
  */
-import { startChild, type Child } from "./children.ts";
+import { type Child, startChild } from "./children.ts";
 import { describeEnvironment } from "./environment.ts";
 import type { FaultClientConfig, ProbeResult } from "./fault-client.ts";
-import { renderUnderAttack, writeUnderAttack, type PhaseResult } from "./faults-report.ts";
+import { type PhaseResult, renderUnderAttack, writeUnderAttack } from "./faults-report.ts";
 import type { FloodName, FloodStats } from "./floods.ts";
 import { Histogram } from "./histogram.ts";
 import { readRss, resetPeak } from "./peak-rss.ts";
-import { BIN, RUNTIMES, type Runtime } from "./plan.ts";
-import { startServer, type RunningServer } from "./server.ts";
+import { BIN, type Runtime, RUNTIMES } from "./plan.ts";
+import { type RunningServer, startServer } from "./server.ts";
 
 const PHASE_MS = 3_000;
 const FLOODS: readonly FloodName[] = ["tiny", "deep", "oversized", "stalled"];
@@ -31,9 +31,15 @@ function faultClient(label: string, config: FaultClientConfig): Child {
 }
 
 /** One phase: the flood (if any) under way, then the probe's calls for `PHASE_MS`. */
-async function phase(runtime: Runtime, server: RunningServer, probe: Child, flood: FloodName | undefined): Promise<PhaseResult> {
+async function phase(
+  runtime: Runtime,
+  server: RunningServer,
+  probe: Child,
+  flood: FloodName | undefined,
+): Promise<PhaseResult> {
   resetPeak(server.pid);
-  const attacker = flood && faultClient(`${runtime} ${flood} flood`, { role: flood, url: server.url, maxMs: 4 * ANSWER_MS });
+  const attacker = flood &&
+    faultClient(`${runtime} ${flood} flood`, { role: flood, url: server.url, maxMs: 4 * ANSWER_MS });
   try {
     if (attacker) await attacker.next(ANSWER_MS);
     const rssAtStart = readRss(server.pid).rss;
@@ -64,14 +70,28 @@ async function phase(runtime: Runtime, server: RunningServer, probe: Child, floo
 const results: PhaseResult[] = [];
 const environment = describeEnvironment();
 for (const runtime of RUNTIMES) {
-  const server = await startServer({ runtime, name: "under-attack", script: "bench/servers/under-attack.ts", workloads: [] });
+  const server = await startServer({
+    runtime,
+    name: "under-attack",
+    script: "bench/servers/under-attack.ts",
+    workloads: [],
+  });
   const probe = faultClient(`${runtime} probe`, { role: "probe", url: server.url, maxMs: DEADLINE_MS });
   try {
     await probe.next(ANSWER_MS);
     for (const flood of [undefined, ...FLOODS]) {
-      const result = await phase(runtime, server, probe, flood).catch((error: Error) => ({ runtime, phase: flood ?? "quiet", failure: error.message }) as PhaseResult);
+      const result = await phase(runtime, server, probe, flood).catch((error: Error) =>
+        ({ runtime, phase: flood ?? "quiet", failure: error.message }) as PhaseResult
+      );
       results.push(result);
-      console.error(`${runtime} ${result.phase}: ${result.failure ?? `p50 ${result.p50Us.toFixed(0)} µs, p99 ${result.p99Us.toFixed(0)} µs, peak RSS ${(result.peakRss / 2 ** 20).toFixed(0)} MB`}`);
+      console.error(
+        `${runtime} ${result.phase}: ${
+          result.failure ??
+            `p50 ${result.p50Us.toFixed(0)} µs, p99 ${result.p99Us.toFixed(0)} µs, peak RSS ${
+              (result.peakRss / 2 ** 20).toFixed(0)
+            } MB`
+        }`,
+      );
     }
   } finally {
     await probe.stop();

@@ -32,7 +32,13 @@ export class Figures {
   }
 
   /** Median over runs of `server`'s figure minus `reference`'s in the same run. */
-  difference(runtime: Runtime, server: string, workload: Workload, metric: string, reference = "floor"): number | undefined {
+  difference(
+    runtime: Runtime,
+    server: string,
+    workload: Workload,
+    metric: string,
+    reference = "floor",
+  ): number | undefined {
     return median(this.differences(runtime, server, workload, metric, reference));
   }
 
@@ -46,7 +52,14 @@ export class Figures {
     return this.#perRun(runtime, server, workload, metric, reference, (a, b) => a - b!);
   }
 
-  #perRun(runtime: Runtime, server: string, workload: Workload, metric: string, reference: string | undefined, combine: (a: number, b?: number) => number): number[] {
+  #perRun(
+    runtime: Runtime,
+    server: string,
+    workload: Workload,
+    metric: string,
+    reference: string | undefined,
+    combine: (a: number, b?: number) => number,
+  ): number[] {
     const values: number[] = [];
     for (const run of this.runs) {
       const a = run.get(sampleKey(runtime, server, workload))?.[metric];

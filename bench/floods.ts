@@ -48,7 +48,13 @@ function closeCode(ws: WebSocket): Promise<string> {
 const closedWithin = (closed: Promise<string>, ms: number) => Promise.race([closed, sleep(ms).then(() => "none")]);
 
 /** One connection's attack: `closed` resolves with its close code. It resolves when done with the connection. */
-type Attack = (ws: WebSocket, closed: Promise<string>, stats: FloodStats, stopped: () => boolean, slot: number) => Promise<void>;
+type Attack = (
+  ws: WebSocket,
+  closed: Promise<string>,
+  stats: FloodStats,
+  stopped: () => boolean,
+  slot: number,
+) => Promise<void>;
 
 /**
  * Runs `attack` on `slots` connections at once (slot `i` connects to `urlOf(i)`); each slot
@@ -108,7 +114,14 @@ async function flood(ws: WebSocket, frame: string, stats: FloodStats, stopped: (
 }
 
 /** Keeps `depth` copies of `frame` in flight: one more for every frame received. */
-async function pipeline(ws: WebSocket, closed: Promise<string>, frame: string, depth: number, stats: FloodStats, stopped: () => boolean): Promise<void> {
+async function pipeline(
+  ws: WebSocket,
+  closed: Promise<string>,
+  frame: string,
+  depth: number,
+  stats: FloodStats,
+  stopped: () => boolean,
+): Promise<void> {
   const send = () => {
     if (stopped() || ws.readyState !== WebSocket.OPEN) return;
     ws.send(frame);
@@ -128,11 +141,20 @@ async function stalledReaders(url: string, slots: number): Promise<Flood> {
   const readers = repeat((i) => proxies[i]!.url, slots, async (ws, closed, stats, _stopped, i) => {
     const proxy = proxies[i]!;
     const created = new Promise<string>((resolve) =>
-      ws.addEventListener("message", (event) => resolve(JSON.parse(String(event.data)).result.session_id), { once: true }),
+      ws.addEventListener("message", (event) => resolve(JSON.parse(String(event.data)).result.session_id), {
+        once: true,
+      })
     );
     ws.send(`{"jsonrpc":"2.0","id":1,"method":"session.create"}`);
     const sessionId = await created;
-    ws.send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "session.stream", params: { session_id: sessionId, count: 30_000, bytes: 1_000 } }));
+    ws.send(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 2,
+        method: "session.stream",
+        params: { session_id: sessionId, count: 30_000, bytes: 1_000 },
+      }),
+    );
     stats.sent += 2;
     // This is the proxy's only connection: the last one was cut below.
     proxy.stall(0);

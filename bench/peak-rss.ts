@@ -23,6 +23,7 @@ export function resetPeak(pid: number | undefined): void {
 /** The RSS now and the peak since the last reset, in bytes. */
 export function readRss(pid: number | undefined): RssReading {
   const status = readFileSync(`/proc/${pidOf(pid)}/status`, "utf8");
-  const kb = (field: string) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN) * 1024;
+  const kb = (field: string) =>
+    Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1] ?? Number.NaN) * 1024;
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 }

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { describeEnvironment } from "./environment.ts";
-import { Figures, sampleKey, type RunSamples } from "./figures.ts";
+import { Figures, type RunSamples, sampleKey } from "./figures.ts";
 import { SERVERS, sizes as sizesFor } from "./plan.ts";
 import { renderReport, renderRuns } from "./report.ts";
 import { startServer } from "./server.ts";
@@ -15,7 +15,8 @@ import { measure, type Sample } from "./workloads.ts";
 
 const quick = process.argv.includes("--quick");
 /** The comma-separated values of `--<name>=…`, or undefined when the flag is absent. */
-const filter = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3).split(",");
+const filter = (name: string) =>
+  process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3).split(",");
 const only = filter("only");
 const names = filter("servers");
 const workloads = filter("workloads");
@@ -29,7 +30,8 @@ const sizes = sizesFor(quick);
 const environment = describeEnvironment();
 const failures: string[] = [];
 
-const brief = (sample: Sample) => Object.entries(sample).map(([metric, value]) => `${metric} ${value.toFixed(value < 100 ? 2 : 0)}`).join(", ");
+const brief = (sample: Sample) =>
+  Object.entries(sample).map(([metric, value]) => `${metric} ${value.toFixed(value < 100 ? 2 : 0)}`).join(", ");
 
 const samples: RunSamples[] = [];
 for (let run = 1; run <= runs; run++) {

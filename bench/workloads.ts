@@ -2,7 +2,7 @@
  * One workload against one running server: starts Bun load clients, lets them connect and
  * warm up, and reads the server's own CPU time (or memory) just around the measured part.
  */
-import { startChild, type Child } from "./children.ts";
+import { type Child, startChild } from "./children.ts";
 import type { ClientConfig, FanoutResult, IdleResult, RpcResult, StreamResult } from "./client.ts";
 import { Histogram } from "./histogram.ts";
 import { BIN, type Sizes, type Workload } from "./plan.ts";
@@ -30,7 +30,15 @@ async function withClients<T>(configs: ClientConfig[], work: (clients: Child[]) 
 /** The `i`th of `parts` near-equal shares of `n`. */
 const share = (n: number, parts: number, i: number) => Math.floor(n / parts) + (i < n % parts ? 1 : 0);
 
-async function rpc(server: RunningServer, connections: number, inFlight: number, clients: number, warmup: number, total: number, maxMs: number): Promise<Sample> {
+async function rpc(
+  server: RunningServer,
+  connections: number,
+  inFlight: number,
+  clients: number,
+  warmup: number,
+  total: number,
+  maxMs: number,
+): Promise<Sample> {
   const configs = Array.from({ length: clients }, (_, i): ClientConfig => ({
     workload: "rpc",
     url: server.url,
@@ -49,7 +57,12 @@ async function rpc(server: RunningServer, connections: number, inFlight: number,
     const histogram = new Histogram();
     for (const result of results) histogram.add(Histogram.fromJSON(result.histogram));
     const seconds = Math.max(...results.map((result) => result.seconds));
-    return { rate: total / seconds, p50_us: histogram.quantile(0.5), p99_us: histogram.quantile(0.99), cpu_us: cpu / total };
+    return {
+      rate: total / seconds,
+      p50_us: histogram.quantile(0.5),
+      p99_us: histogram.quantile(0.99),
+      cpu_us: cpu / total,
+    };
   });
 }
 
@@ -57,7 +70,10 @@ async function rpc(server: RunningServer, connections: number, inFlight: number,
  * Events per second through one client, and the server's CPU per event: a stream's events, or
  * a fan-out's deliveries (events × viewers).
  */
-async function throughput(server: RunningServer, config: Extract<ClientConfig, { workload: "stream" | "fanout" }>): Promise<Sample> {
+async function throughput(
+  server: RunningServer,
+  config: Extract<ClientConfig, { workload: "stream" | "fanout" }>,
+): Promise<Sample> {
   return withClients([config], async ([child]) => {
     await child!.next(config.maxMs);
     const before = await server.cpu();
@@ -91,12 +107,32 @@ export function measure(workload: Workload, server: RunningServer, sizes: Sizes)
     case "latency":
       return rpc(server, 1, 1, 1, l.warmup, l.total, clientMs);
     case "stream":
-      return throughput(server, { workload: "stream", url: server.url, warmup: s.warmup, count: s.count, maxMs: clientMs });
+      return throughput(server, {
+        workload: "stream",
+        url: server.url,
+        warmup: s.warmup,
+        count: s.count,
+        maxMs: clientMs,
+      });
     case "idle":
       return idle(server, i.warmup, i.connections, clientMs);
     case "fanout":
-      return throughput(server, { workload: "fanout", url: server.url, viewers: f.viewers, warmup: f.warmup, count: f.count, maxMs: clientMs });
+      return throughput(server, {
+        workload: "fanout",
+        url: server.url,
+        viewers: f.viewers,
+        warmup: f.warmup,
+        count: f.count,
+        maxMs: clientMs,
+      });
     case "session-stream":
-      return throughput(server, { workload: "fanout", url: server.url, viewers: 1, warmup: ss.warmup, count: ss.count, maxMs: clientMs });
+      return throughput(server, {
+        workload: "fanout",
+        url: server.url,
+        viewers: 1,
+        warmup: ss.warmup,
+        count: ss.count,
+        maxMs: clientMs,
+      });
   }
 }

@@ -6,7 +6,10 @@ import { chromium } from "playwright-core";
 import { startApp } from "../test/helpers/app.ts";
 
 const app = await startApp(["--delay-ms", "5"]);
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu"],
+});
 try {
   const page = await browser.newPage({ viewport: { width: 960, height: 780 }, colorScheme: "light" });
   await page.goto(app.url);

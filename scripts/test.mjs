@@ -8,7 +8,7 @@ import { join } from "node:path";
 const bin = (name) => join("node_modules", ".bin", name);
 // test/*.test.ts and test/faults/*.test.ts (the fault-injection suite).
 const testFiles = ["test", join("test", "faults")].flatMap((dir) =>
-  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().map((f) => join(dir, f)) : [],
+  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().map((f) => join(dir, f)) : []
 );
 
 /** Runs a command with its output shown live; resolves with its exit code and output. */
@@ -27,9 +27,27 @@ const count = (output, pattern) => [...output.matchAll(pattern)].reduce((sum, m)
 
 // Each runner's own summary, read from its output.
 const runners = [
-  { name: "node", command: process.execPath, args: ["--import", "tsx", "--test", ...testFiles], passed: /^# pass (\d+)$/gm, failed: /^# fail (\d+)$/gm },
-  { name: "deno", command: bin("deno"), args: ["test", "--allow-all", ...testFiles], passed: /\| (\d+) passed/g, failed: /\| (\d+) failed/g },
-  { name: "bun", command: bin("bun"), args: ["test", "--timeout", "30000", ...testFiles.map((f) => `./${f}`)], passed: /^\s*(\d+) pass$/gm, failed: /^\s*(\d+) fail$/gm },
+  {
+    name: "node",
+    command: process.execPath,
+    args: ["--import", "tsx", "--test", ...testFiles],
+    passed: /^# pass (\d+)$/gm,
+    failed: /^# fail (\d+)$/gm,
+  },
+  {
+    name: "deno",
+    command: bin("deno"),
+    args: ["test", "--allow-all", ...testFiles],
+    passed: /\| (\d+) passed/g,
+    failed: /\| (\d+) failed/g,
+  },
+  {
+    name: "bun",
+    command: bin("bun"),
+    args: ["test", "--timeout", "30000", ...testFiles.map((f) => `./${f}`)],
+    passed: /^\s*(\d+) pass$/gm,
+    failed: /^\s*(\d+) fail$/gm,
+  },
 ];
 
 const fixture = join("test", "fixtures", "node-ws");

@@ -22,7 +22,15 @@ export type { Transport, TransportSocket } from "./transport/transport.ts";
 export { SessionRegistry } from "./sessions/registry.ts";
 export type { ReleaseCounts, SessionHooks, SessionOptions } from "./sessions/registry.ts";
 export { Session } from "./sessions/session.ts";
-export type { CreateSessionOptions, EndReason, OrphanDecision, OrphanPolicy, ResumeResult, SessionRequestOptions, SessionViewer } from "./sessions/session.ts";
+export type {
+  CreateSessionOptions,
+  EndReason,
+  OrphanDecision,
+  OrphanPolicy,
+  ResumeResult,
+  SessionRequestOptions,
+  SessionViewer,
+} from "./sessions/session.ts";
 export { MemoryStore } from "./sessions/store.ts";
 export type { ReplayLimits, ReplayRead, SessionStore } from "./sessions/store.ts";
 export { constantTimeEqual, SUBPROTOCOL, Tickets, TOKEN_PROTOCOL_PREFIX, tokenAuth } from "./gateway/auth.ts";

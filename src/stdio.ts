@@ -24,7 +24,10 @@ export interface StdioOptions {
  * A line over `limits.maxMessageBytes` is answered with -32600 and skipped (there is no
  * close code on a pipe).
  */
-export async function serveStdio(gateway: Gateway, { input, output, drainMs = 5_000, principal }: StdioOptions): Promise<void> {
+export async function serveStdio(
+  gateway: Gateway,
+  { input, output, drainMs = 5_000, principal }: StdioOptions,
+): Promise<void> {
   const socket = new NdjsonSocket(output, () => connection.teardown("output_error"));
   const connection = gateway.open(socket, "stdio", principal);
   const max = gateway.limits.maxMessageBytes;

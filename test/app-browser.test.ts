@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { after, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { connect, type Client } from "switchboard/client";
+import { type Client, connect } from "switchboard/client";
 import { demoScript } from "../src/app/agent.ts";
 import type { AgentGateway } from "../src/app/gateway.ts";
 import type { Snapshot } from "../src/app/transcript.ts";
-import { startApp, type RunningApp } from "./helpers/app.ts";
+import { type RunningApp, startApp } from "./helpers/app.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import { upgradeStatus, webSocketClass } from "./helpers/runtime.ts";
@@ -84,13 +84,20 @@ async function cutAndReconnect(s: Setup, page: Page): Promise<void> {
     const g = globalThis as any;
     const connection = g.document.getElementById("connection");
     g.states = [];
-    new g.MutationObserver(() => g.states.push(connection.dataset.state)).observe(connection, { attributes: true, attributeFilter: ["data-state"] });
+    new g.MutationObserver(() => g.states.push(connection.dataset.state)).observe(connection, {
+      attributes: true,
+      attributeFilter: ["data-state"],
+    });
   });
   s.proxy.cut();
-  await page.waitForFunction(() => {
-    const states: string[] = (globalThis as any).states;
-    return states.includes("reconnecting") && states.at(-1) === "open";
-  }, undefined, { timeout: WAIT });
+  await page.waitForFunction(
+    () => {
+      const states: string[] = (globalThis as any).states;
+      return states.includes("reconnecting") && states.at(-1) === "open";
+    },
+    undefined,
+    { timeout: WAIT },
+  );
 }
 
 async function send(page: Page, text: string): Promise<void> {
@@ -108,7 +115,8 @@ async function untilWords(page: Page, words: number): Promise<void> {
   await page.waitForFunction(
     (n) => {
       const turn = (globalThis as any).document.querySelector(".turn:last-of-type");
-      return turn?.getAttribute("aria-busy") === "true" && (turn.querySelector(".answer .text")?.textContent ?? "").split(/\s+/).filter(Boolean).length >= n;
+      return turn?.getAttribute("aria-busy") === "true" &&
+        (turn.querySelector(".answer .text")?.textContent ?? "").split(/\s+/).filter(Boolean).length >= n;
     },
     words,
     { timeout: WAIT },
@@ -140,9 +148,16 @@ test("app: serves /healthz and the page; the gateway refuses a connection withou
   const page = await fetch(app.base);
   assert.match(page.headers.get("content-security-policy") ?? "", /default-src 'none'/);
   assert.match(await page.text(), /<script type="module" src="\/app.js">/);
-  assert.match(await (await fetch(`${app.base}app.js`)).text(), /switchboard\.token\./, "the script is bundled with switchboard/client");
+  assert.match(
+    await (await fetch(`${app.base}app.js`)).text(),
+    /switchboard\.token\./,
+    "the script is bundled with switchboard/client",
+  );
   assert.equal(await upgradeStatus(app.wsUrl), 401);
-  assert.equal(await upgradeStatus(app.wsUrl, { "Sec-WebSocket-Protocol": "switchboard.v1, switchboard.token.wrong" }), 401);
+  assert.equal(
+    await upgradeStatus(app.wsUrl, { "Sec-WebSocket-Protocol": "switchboard.v1, switchboard.token.wrong" }),
+    401,
+  );
 });
 
 test("in chromium: an answer streams in word by word, ends as the agent's script, and the session is listed", async () => {
@@ -154,7 +169,10 @@ test("in chromium: an answer streams in word by word, ends as the agent's script
   const partial = (await shownParts(page)).join("");
   await untilStatus(page, "done");
   const expected = demoScript("Hello there").intro;
-  assert.ok(expected.startsWith(partial) && partial.length < expected.length, "text appeared before the answer was complete");
+  assert.ok(
+    expected.startsWith(partial) && partial.length < expected.length,
+    "text appeared before the answer was complete",
+  );
   assert.deepEqual(await shownParts(page), [expected]);
   assert.deepEqual(await serverParts(s, page), [expected]);
   await page.locator("#session-list", { hasText: "Hello there" }).waitFor({ timeout: WAIT });

@@ -8,14 +8,21 @@ import { TestClient } from "./helpers/client.ts";
 import { serveOn } from "./helpers/runtime.ts";
 
 test("a chat holds at most MAX_TURNS turns: the next prompt answers -32600 and the chat stays readable", async () => {
-  const gateway = createAgentGateway({ agent: { name: "echo", reply: async (turn) => turn.say("ok") }, logger: silentLogger });
+  const gateway = createAgentGateway({
+    agent: { name: "echo", reply: async (turn) => turn.say("ok") },
+    logger: silentLogger,
+  });
   const server = await serveOn(gateway);
   try {
     const { client } = await TestClient.ready(`${server.url.replace(/^http/, "ws")}api/ws`);
     const { result } = await client.call("session.create", {});
     const session_id = result.session_id as string;
     for (let i = 1; i <= MAX_TURNS; i++) {
-      assert.equal((await client.call("prompt.submit", { session_id, text: `prompt ${i}` })).result?.status, "done", `turn ${i}`);
+      assert.equal(
+        (await client.call("prompt.submit", { session_id, text: `prompt ${i}` })).result?.status,
+        "done",
+        `turn ${i}`,
+      );
     }
     const refused = await client.call("prompt.submit", { session_id, text: "one more" });
     assert.equal(refused.error?.code, ErrorCode.InvalidRequest);

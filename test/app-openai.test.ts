@@ -30,7 +30,8 @@ async function collect(body: ReadableStream<Uint8Array>): Promise<SseEvent[]> {
 }
 
 test("readSse: fields, comments, multi-line data, every line ending, and a stream split at every byte", async () => {
-  const text = ": a comment\r\ndata: one\r\n\r\nevent: custom\ndata:two\ndata:  lines\n\nid: 7\nretry: 10\n\ndata: ünï\r\rdata: last\n\ndata: never dispatched";
+  const text =
+    ": a comment\r\ndata: one\r\n\r\nevent: custom\ndata:two\ndata:  lines\n\nid: 7\nretry: 10\n\ndata: ünï\r\rdata: last\n\ndata: never dispatched";
   const expected = [
     { event: "message", data: "one" },
     { event: "custom", data: "two\n lines" },
@@ -49,7 +50,11 @@ test("readSse: a line longer than the limit is an SseError", async () => {
 });
 
 /** A turn for the agent that records what it says. */
-function turnFor(prompt: string, signal = new AbortController().signal, history: ChatMessage[] = []): Turn & { said: string[] } {
+function turnFor(
+  prompt: string,
+  signal = new AbortController().signal,
+  history: ChatMessage[] = [],
+): Turn & { said: string[] } {
   const said: string[] = [];
   return {
     prompt,
@@ -75,7 +80,11 @@ test("openAIAgent streams the deltas and sends the model, the history, the promp
     assert.deepEqual(turn.said, ["Hel", "lo", " there"]);
     const [request] = fake.requests;
     assert.equal(request!.headers.authorization, "Bearer sk-test");
-    assert.deepEqual(request!.body, { model: "tiny", stream: true, messages: [...history, { role: "user", content: "hi" }] });
+    assert.deepEqual(request!.body, {
+      model: "tiny",
+      stream: true,
+      messages: [...history, { role: "user", content: "hi" }],
+    });
   } finally {
     await fake.close();
   }
@@ -113,11 +122,20 @@ async function failsWith(baseUrl: string, patterns: RegExp[]): Promise<void> {
 
 test("openAIAgent: HTTP errors, bad event streams, endpoint errors and a cut stream are clear AgentErrors", async () => {
   const replies: Record<string, (res: import("node:http").ServerResponse) => void> = {
-    http: (res) => res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "Incorrect API key provided" } })),
+    http: (res) =>
+      res.writeHead(401, { "content-type": "application/json" }).end(
+        JSON.stringify({ error: { message: "Incorrect API key provided" } }),
+      ),
     plain: (res) => res.writeHead(503).end("upstream busy"),
     json: (res) => res.writeHead(200, { "content-type": "text/event-stream" }).end("data: {not json\n\n"),
-    error: (res) => res.writeHead(200, { "content-type": "text/event-stream" }).end(`data: ${JSON.stringify({ error: { message: "model not found" } })}\n\n`),
-    short: (res) => res.writeHead(200, { "content-type": "text/event-stream" }).end(`data: ${JSON.stringify({ choices: [{ delta: { content: "half" } }] })}\n\n`),
+    error: (res) =>
+      res.writeHead(200, { "content-type": "text/event-stream" }).end(
+        `data: ${JSON.stringify({ error: { message: "model not found" } })}\n\n`,
+      ),
+    short: (res) =>
+      res.writeHead(200, { "content-type": "text/event-stream" }).end(
+        `data: ${JSON.stringify({ choices: [{ delta: { content: "half" } }] })}\n\n`,
+      ),
   };
   let which = "";
   const fake = await fakeOpenAI((_, res) => replies[which]!(res));

@@ -17,8 +17,22 @@ import { runtimeCommand, until } from "./helpers/runtime.ts";
 
 test("parseConfig: a flag beats its environment variable, which beats the default; bad values are errors", () => {
   const defaults = parseConfig([], {});
-  assert.deepEqual(defaults, { help: false, stdio: false, host: "127.0.0.1", port: 8787, delayMs: 50, token: undefined, openai: undefined });
-  const env = { SWITCHBOARD_PORT: "9000", SWITCHBOARD_DELAY_MS: "5", SWITCHBOARD_TOKEN: "t0k.en", SWITCHBOARD_OPENAI_BASE_URL: "http://127.0.0.1:11434/v1", SWITCHBOARD_OPENAI_API_KEY: "k" };
+  assert.deepEqual(defaults, {
+    help: false,
+    stdio: false,
+    host: "127.0.0.1",
+    port: 8787,
+    delayMs: 50,
+    token: undefined,
+    openai: undefined,
+  });
+  const env = {
+    SWITCHBOARD_PORT: "9000",
+    SWITCHBOARD_DELAY_MS: "5",
+    SWITCHBOARD_TOKEN: "t0k.en",
+    SWITCHBOARD_OPENAI_BASE_URL: "http://127.0.0.1:11434/v1",
+    SWITCHBOARD_OPENAI_API_KEY: "k",
+  };
   assert.deepEqual(parseConfig(["--port", "0", "--openai-model=llama3", "--stdio"], env), {
     help: false,
     stdio: true,
@@ -29,7 +43,16 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
     openai: { baseUrl: "http://127.0.0.1:11434/v1", apiKey: "k", model: "llama3" },
   });
   assert.equal(parseConfig(["-h"], {}).help, true);
-  for (const [args, env] of [[["--port", "x"], {}], [["--port"], {}], [["--nope"], {}], [[], { SWITCHBOARD_PORT: "70000" }], [[], { SWITCHBOARD_TOKEN: "a b" }], [["--openai-base-url", "ftp://x"], {}]] as const) {
+  for (
+    const [args, env] of [
+      [["--port", "x"], {}],
+      [["--port"], {}],
+      [["--nope"], {}],
+      [[], { SWITCHBOARD_PORT: "70000" }],
+      [[], { SWITCHBOARD_TOKEN: "a b" }],
+      [["--openai-base-url", "ftp://x"], {}],
+    ] as const
+  ) {
     assert.throws(() => parseConfig(args, env), ConfigError, JSON.stringify({ args, env }));
   }
 });
@@ -37,7 +60,18 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
 test("--help prints every option and exits 0; an unknown option exits 2 with a message", async () => {
   const help = await runApp(["--help"]);
   assert.equal(help.code, 0, help.stderr);
-  for (const option of ["--host", "--port", "--stdio", "--delay-ms", "--openai-base-url", "--openai-model", "SWITCHBOARD_OPENAI_API_KEY", "SWITCHBOARD_TOKEN"]) {
+  for (
+    const option of [
+      "--host",
+      "--port",
+      "--stdio",
+      "--delay-ms",
+      "--openai-base-url",
+      "--openai-model",
+      "SWITCHBOARD_OPENAI_API_KEY",
+      "SWITCHBOARD_TOKEN",
+    ]
+  ) {
     assert.ok(help.stdout.includes(option), `--help names ${option}`);
   }
   const bad = await runApp(["--frobnicate"]);
@@ -55,7 +89,8 @@ function stdioApp(env: Record<string, string>, decide: () => "allow" | "deny" | 
     const decision = decide();
     return decision === "hold" ? new Promise(() => {}) : { decision };
   });
-  const of = (turnId: string, type?: string) => events.filter((e) => e.payload?.turn_id === turnId && (type === undefined || e.type === type));
+  const of = (turnId: string, type?: string) =>
+    events.filter((e) => e.payload?.turn_id === turnId && (type === undefined || e.type === type));
   const text = (turnId: string) => of(turnId, "message.delta").map((e) => e.payload.text).join("");
   return { client, events, of, text };
 }
@@ -69,17 +104,32 @@ test("--stdio, demo agent: deltas then complete; allow and deny lead to differen
     assert.equal(ready.agent, "demo");
     const { session_id } = await client.call("session.create", {});
 
-    assert.deepEqual(await client.call("prompt.submit", { session_id, text: "hello there" }), { turn_id: "t1", status: "done" });
+    assert.deepEqual(await client.call("prompt.submit", { session_id, text: "hello there" }), {
+      turn_id: "t1",
+      status: "done",
+    });
     const plain = demoScript("hello there");
-    assert.deepEqual([...new Set(app.of("t1").map((e) => e.type))], ["message.user", "message.delta", "message.complete"]);
+    assert.deepEqual([...new Set(app.of("t1").map((e) => e.type))], [
+      "message.user",
+      "message.delta",
+      "message.complete",
+    ]);
     assert.equal(app.of("t1").at(-1)!.type, "message.complete", "complete comes last");
     assert.equal(app.text("t1"), plain.intro);
 
     const files = demoScript("which files are there?");
     assert.equal(files.wantsTool, true);
-    assert.deepEqual(await client.call("prompt.submit", { session_id, text: "which files are there?" }), { turn_id: "t2", status: "done" });
+    assert.deepEqual(await client.call("prompt.submit", { session_id, text: "which files are there?" }), {
+      turn_id: "t2",
+      status: "done",
+    });
     const allowed = app.of("t2", "tool.result")[0]!.payload;
-    assert.deepEqual({ ...allowed, output: undefined }, { turn_id: "t2", call_id: "t2-c1", outcome: "allowed", output: undefined });
+    assert.deepEqual({ ...allowed, output: undefined }, {
+      turn_id: "t2",
+      call_id: "t2-c1",
+      outcome: "allowed",
+      output: undefined,
+    });
     assert.match(allowed.output, /README\.md/);
     assert.equal(app.text("t2"), files.intro + files.allowed);
 
@@ -94,7 +144,10 @@ test("--stdio, demo agent: deltas then complete; allow and deny lead to differen
     await until(() => app.of("t4", "message.delta").length >= 3, 10_000, "the answer to start");
     assert.deepEqual(await client.call("session.interrupt", { session_id }), { interrupted: 1 });
     assert.deepEqual(await running, { turn_id: "t4", status: "interrupted" });
-    assert.ok(plain.intro.startsWith(app.text("t4")) && app.text("t4").length < plain.intro.length, "a strict prefix of the answer");
+    assert.ok(
+      plain.intro.startsWith(app.text("t4")) && app.text("t4").length < plain.intro.length,
+      "a strict prefix of the answer",
+    );
 
     // Interrupted while waiting for approval: the request is cancelled, the tool never runs.
     decision = "hold";
@@ -113,7 +166,12 @@ test("--stdio, demo agent: deltas then complete; allow and deny lead to differen
     assert.deepEqual(history.turns[1]!.parts.map((p) => p.kind), ["text", "tool", "text"]);
 
     const { sessions } = await client.call("session.list", {});
-    assert.deepEqual(sessions.map((s) => [s.session_id, s.title, s.turns, s.running]), [[session_id, "hello there", 5, 0]]);
+    assert.deepEqual(sessions.map((s) => [s.session_id, s.title, s.turns, s.running]), [[
+      session_id,
+      "hello there",
+      5,
+      0,
+    ]]);
     const seqs = app.events.filter((e) => e.session_id === session_id).map((e) => e.seq);
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), "every seq once, in order");
   } finally {
@@ -132,13 +190,20 @@ test("--stdio with SWITCHBOARD_OPENAI_BASE_URL: the answer streams from the endp
   try {
     assert.equal((await app.client.ready).agent, "openai:fake-1");
     const { session_id } = await app.client.call("session.create", {});
-    assert.deepEqual(await app.client.call("prompt.submit", { session_id, text: "hi" }), { turn_id: "t1", status: "done" });
+    assert.deepEqual(await app.client.call("prompt.submit", { session_id, text: "hi" }), {
+      turn_id: "t1",
+      status: "done",
+    });
     assert.equal(app.text("t1"), "Streamed from the fake.");
     fail = true;
     const failed = await app.client.call("prompt.submit", { session_id, text: "again" });
     assert.equal(failed.status, "error");
     assert.match(failed.error!, /^http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions answered HTTP 500: boom$/);
-    assert.deepEqual(app.of("t2", "message.complete")[0]!.payload, { turn_id: "t2", status: "error", error: failed.error });
+    assert.deepEqual(app.of("t2", "message.complete")[0]!.payload, {
+      turn_id: "t2",
+      status: "error",
+      error: failed.error,
+    });
     // The second request carried the first exchange as history.
     assert.deepEqual(fake.requests[1]!.body.messages, [
       { role: "user", content: "hi" },

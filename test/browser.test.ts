@@ -16,7 +16,13 @@ import { sessionMethods } from "./helpers/session-methods.ts";
 
 /** `src/client/mod.ts` and what it imports, as one ES module for the page. */
 function clientBundle(): string {
-  return execFileSync("node_modules/.bin/esbuild", ["src/client/mod.ts", "--bundle", "--format=esm", "--platform=browser", "--target=es2022"], {
+  return execFileSync("node_modules/.bin/esbuild", [
+    "src/client/mod.ts",
+    "--bundle",
+    "--format=esm",
+    "--platform=browser",
+    "--target=es2022",
+  ], {
     encoding: "utf8",
   });
 }
@@ -56,7 +62,9 @@ async function untilSeen(page: Page, check: (s: Seen) => boolean, what: string, 
   for (;;) {
     const s = await seen(page);
     if (check(s)) return s;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ ...s, seqs: s.seqs.length })}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ ...s, seqs: s.seqs.length })}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -66,7 +74,9 @@ test("in chromium: the bundled client streams, resumes after cuts with nothing l
   const bundle = clientBundle();
   app.get("/", (c) => c.html(PAGE));
   app.get("/client.js", (c) => c.body(bundle, 200, { "content-type": "text/javascript; charset=utf-8" }));
-  await using gw = await startGateway({ methods: sessionMethods(), sessions: { replay: { maxEvents: 10_000 } } }, { app });
+  await using gw = await startGateway({ methods: sessionMethods(), sessions: { replay: { maxEvents: 10_000 } } }, {
+    app,
+  });
   const proxy = await CutProxy.start(gw.wsUrl);
   const browser = await launchChromium();
   try {
@@ -87,7 +97,11 @@ test("in chromium: the bundled client streams, resumes after cuts with nothing l
       return session_id as string;
     }, total);
     for (const at of [400, 1_200, 2_100]) {
-      const { states, seqs } = await untilSeen(page, (s) => s.seqs.length >= at && s.states.at(-1) === "open", `event ${at}`);
+      const { states, seqs } = await untilSeen(
+        page,
+        (s) => s.seqs.length >= at && s.states.at(-1) === "open",
+        `event ${at}`,
+      );
       proxy.cut();
       assert.ok(seqs.length < total, "the cut fell after the stream ended");
       await untilSeen(page, (s) => s.states.length > states.length, "the drop");
@@ -95,10 +109,16 @@ test("in chromium: the bundled client streams, resumes after cuts with nothing l
     const streamed = await untilSeen(page, (s) => s.seqs.at(-1) === total, "the last event", 20_000);
     assert.equal(streamed.seqs.length, total);
     assert.ok(streamed.seqs.every((seq, i) => seq === i + 1), "lost or doubled events");
-    assert.ok(streamed.reports.length >= 1 && streamed.reports.every((r) => !r.truncated && !r.error), JSON.stringify(streamed.reports));
+    assert.ok(
+      streamed.reports.length >= 1 && streamed.reports.every((r) => !r.truncated && !r.error),
+      JSON.stringify(streamed.reports),
+    );
 
     // A server request open across a drop reaches the page's handler once; its answer arrives after resume.
-    await page.evaluate((session_id) => void (globalThis as any).client.call("demo.ask", { session_id }).catch(() => {}), sessionId);
+    await page.evaluate(
+      (session_id) => void (globalThis as any).client.call("demo.ask", { session_id }).catch(() => {}),
+      sessionId,
+    );
     await untilSeen(page, (s) => s.approvals === 1, "the approval request");
     const drops = (await seen(page)).states.length;
     proxy.cut();

@@ -5,11 +5,27 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
-import { connect, ConnectionLost, RpcError, type ConnectionState, type ConnectOptions, type ResumeReport, type SessionEvent } from "../src/client/mod.ts";
+import {
+  connect,
+  ConnectionLost,
+  type ConnectionState,
+  type ConnectOptions,
+  type ResumeReport,
+  RpcError,
+  type SessionEvent,
+} from "../src/client/mod.ts";
 import { connectStdio } from "../src/runtime/stdio-client.ts";
-import { createGateway, ErrorCode, method, type Gateway } from "../src/mod.ts";
+import { createGateway, ErrorCode, type Gateway, method } from "../src/mod.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
-import { captureLogger, runtimeCommand, serveOn, startGateway, until, webSocketClass, within } from "./helpers/runtime.ts";
+import {
+  captureLogger,
+  runtimeCommand,
+  serveOn,
+  startGateway,
+  until,
+  webSocketClass,
+  within,
+} from "./helpers/runtime.ts";
 import { gate, sessionMethods } from "./helpers/session-methods.ts";
 
 /** Client options for tests: the WebSocket of this runtime (`ws` on Node 20), quick reconnects. */
@@ -64,13 +80,16 @@ test("ready holds the first gateway.ready even if awaited late; call, notify, ba
   const ready = await client.ready;
   assert.equal(ready.epoch, gw.gateway.epoch);
   assert.equal(ready.skin, "dark");
-  assert.equal(await client.call("math.add" as never, [2, 3] as never).catch((e: RpcError) => e.code), ErrorCode.MethodNotFound);
+  assert.equal(
+    await client.call("math.add" as never, [2, 3] as never).catch((e: RpcError) => e.code),
+    ErrorCode.MethodNotFound,
+  );
   assert.deepEqual(await client.call("echo", { a: 1 }), { a: 1 });
   client.notify("echo", { ignored: true });
   const results = await client.batch([{ method: "echo", params: [1] }, { method: "nope" }]);
   assert.deepEqual(results[0], { ok: true, result: [1] });
   assert.equal(results[1]!.ok, false);
-  assert.equal(((results[1] as { error: RpcError }).error).code, ErrorCode.MethodNotFound);
+  assert.equal((results[1] as { error: RpcError }).error.code, ErrorCode.MethodNotFound);
 
   const seen: SessionEvent[] = [];
   const off = client.on("message.delta", (event) => seen.push(event));
@@ -82,7 +101,11 @@ test("ready holds the first gateway.ready even if awaited late; call, notify, ba
   await client.call("demo.emit", { session_id, count: 2 });
   assert.equal(client.sessions.get(session_id), 5);
   assert.equal(seen.length, 3, "unsubscribed");
-  assert.deepEqual(seen.map((e) => [e.session_id, e.seq, e.payload.i]), [[session_id, 1, 1], [session_id, 2, 2], [session_id, 3, 3]]);
+  assert.deepEqual(seen.map((e) => [e.session_id, e.seq, e.payload.i]), [[session_id, 1, 1], [session_id, 2, 2], [
+    session_id,
+    3,
+    3,
+  ]]);
   client.close();
   assert.deepEqual(states, ["open", "closed"]);
   await assert.rejects(client.call("echo", 1), ConnectionLost);
@@ -101,7 +124,8 @@ test("cuts at random points mid-stream: the client reconnects and resumes by its
   void client.call("demo.emit", { session_id, count: total, chunk: 10 }).catch(() => {});
   const seed = Math.floor(Math.random() * 1e9);
   let state = seed;
-  const cuts = Array.from({ length: 4 }, () => ((state = (state * 69069 + 1) % 2 ** 32), 100 + (state % (total - 400)))).sort((a, b) => a - b);
+  const cuts = Array.from({ length: 4 }, () => ((state = (state * 69069 + 1) % 2 ** 32), 100 + (state % (total - 400))))
+    .sort((a, b) => a - b);
   for (const at of cuts) {
     // Cut only a live connection: two cuts close together would otherwise find nothing to cut.
     await until(() => seqs.length >= at && client.state === "open", 10_000, `event ${at} (seed ${seed})`);
@@ -113,7 +137,10 @@ test("cuts at random points mid-stream: the client reconnects and resumes by its
   assert.equal(seqs.length, total, `seed ${seed}`);
   assert.ok(seqs.every((seq, i) => seq === i + 1), `seed ${seed}: lost or doubled`);
   // A cut can land during a resume, so there may be fewer reports than cuts; none may be truncated.
-  assert.ok(reports.length >= 1 && reports.every((r) => !r.truncated && !r.error && !r.epochChanged), JSON.stringify(reports));
+  assert.ok(
+    reports.length >= 1 && reports.every((r) => !r.truncated && !r.error && !r.epochChanged),
+    JSON.stringify(reports),
+  );
   client.close();
 });
 
@@ -121,7 +148,10 @@ test("a server restart (new epoch) clears the watermarks; a session that is gone
   const logs = captureLogger();
   const first = createGateway({ methods: clientGatewayMethods(), logger: logs.logger });
   const server = await serveOn(first);
-  const client = connect(`${server.url.replace(/^http/, "ws")}api/ws`, await fast({ reconnect: { baseMs: 20, capMs: 100 } }));
+  const client = connect(
+    `${server.url.replace(/^http/, "ws")}api/ws`,
+    await fast({ reconnect: { baseMs: 20, capMs: 100 } }),
+  );
   const reports: ResumeReport[] = [];
   client.onResume((report) => reports.push(report));
   const { session_id } = (await client.call("session.create", {})) as { session_id: string };
@@ -173,8 +203,15 @@ test("calls in flight at a drop reject with ConnectionLost; idempotent ones are 
   const cancelled = client.call("demo.sleep", { ms: 5_000 }, { signal: aborted.signal });
   setTimeout(() => aborted.abort(new Error("stop")), 20);
   await assert.rejects(cancelled, /stop/);
-  await assert.rejects(client.call("demo.sleep", { ms: 5_000 }, { timeoutMs: 30 }), (e: RpcError) => e.code === ErrorCode.RequestCancelled);
-  await until(() => gw.gateway.connections.size === 1 && [...gw.gateway.connections][0]!.inFlight === 0, 3_000, "rpc.cancel to stop the server's handlers");
+  await assert.rejects(
+    client.call("demo.sleep", { ms: 5_000 }, { timeoutMs: 30 }),
+    (e: RpcError) => e.code === ErrorCode.RequestCancelled,
+  );
+  await until(
+    () => gw.gateway.connections.size === 1 && [...gw.gateway.connections][0]!.inFlight === 0,
+    3_000,
+    "rpc.cancel to stop the server's handlers",
+  );
   client.close();
 });
 
@@ -215,29 +252,38 @@ test("a server request reaches handle() once across a reconnect; its answer, mad
 });
 
 test("a batch over max_batch, or a frame over max_message_bytes, is refused before sending (-32600) and the connection stays up", async () => {
-  await using gw = await startGateway({ methods: clientGatewayMethods(), limits: { maxBatch: 2, maxMessageBytes: 4_096 } });
+  await using gw = await startGateway({
+    methods: clientGatewayMethods(),
+    limits: { maxBatch: 2, maxMessageBytes: 4_096 },
+  });
   const client = connect(gw.wsUrl, await fast());
   const states: ConnectionState[] = [];
   client.onStateChange((state) => states.push(state));
   await client.ready;
-  const refusal = (promise: Promise<unknown>, what: string) => within(promise.then(() => assert.fail(`${what} was sent`), (error: unknown) => error), 3_000, what);
+  const refusal = (promise: Promise<unknown>, what: string) =>
+    within(promise.then(() => assert.fail(`${what} was sent`), (error: unknown) => error), 3_000, what);
   const tooMany = await refusal(client.batch([1, 2, 3].map((n) => ({ method: "echo", params: [n] }))), "a batch of 3");
   assert.ok(tooMany instanceof RpcError);
   assert.equal(tooMany.code, ErrorCode.InvalidRequest);
   assert.deepEqual(tooMany.data, { max_batch: 2 });
   const big = "x".repeat(5_000);
-  for (const [what, promise] of [
-    ["an idempotent call", client.call("echo", [big], { idempotent: true })],
-    ["a call", client.call("echo", [big])],
-    ["a batch", client.batch([{ method: "echo", params: [big] }])],
-  ] as const) {
+  for (
+    const [what, promise] of [
+      ["an idempotent call", client.call("echo", [big], { idempotent: true })],
+      ["a call", client.call("echo", [big])],
+      ["a batch", client.batch([{ method: "echo", params: [big] }])],
+    ] as const
+  ) {
     const error = await refusal(promise, `${what} over max_message_bytes`);
     assert.ok(error instanceof RpcError, what);
     assert.equal(error.code, ErrorCode.InvalidRequest, what);
     assert.deepEqual(error.data, { max_message_bytes: 4_096 }, what);
   }
   assert.throws(() => client.notify("echo", [big]), (error: RpcError) => error.code === ErrorCode.InvalidRequest);
-  assert.deepEqual(await client.batch([{ method: "echo", params: [1] }, { method: "echo", params: [2] }]), [{ ok: true, result: [1] }, { ok: true, result: [2] }]);
+  assert.deepEqual(await client.batch([{ method: "echo", params: [1] }, { method: "echo", params: [2] }]), [{
+    ok: true,
+    result: [1],
+  }, { ok: true, result: [2] }]);
   assert.deepEqual(states, ["open"], "never dropped");
   client.close();
 });
@@ -247,12 +293,17 @@ test("after close(), batch rejects with ConnectionLost like call", async () => {
   const client = connect(gw.wsUrl, await fast());
   await client.ready;
   client.close();
-  await assert.rejects(within(client.batch([{ method: "echo", params: [1] }]), 3_000, "batch after close"), ConnectionLost);
+  await assert.rejects(
+    within(client.batch([{ method: "echo", params: [1] }]), 3_000, "batch after close"),
+    ConnectionLost,
+  );
 });
 
 test("idempotent calls in flight at a drop are sent again in the order they were made", async () => {
   const received: number[] = [];
-  await using gw = await startGateway({ methods: { ...clientGatewayMethods(), record: ([n]: [number]) => (received.push(n), n) } });
+  await using gw = await startGateway({
+    methods: { ...clientGatewayMethods(), record: ([n]: [number]) => (received.push(n), n) },
+  });
   await using proxy = await withProxy(gw.wsUrl);
   const client = connect(proxy.url, await fast());
   await client.ready;
@@ -315,9 +366,8 @@ test("a server request the server cancels (request.cancel) aborts its handler, w
       signal.addEventListener("abort", () => {
         aborted = true;
         resolve({ choice: "too late" });
-      }),
-    ),
-  );
+      })
+    ));
   const { session_id } = (await client.call("session.create", {})) as { session_id: string };
   await assert.rejects(client.call("demo.ask", { session_id, timeout_ms: 50 }));
   await until(() => aborted, 3_000, "request.cancel to abort the handler");
@@ -331,7 +381,10 @@ test("a ticket callback runs before every connect; a token goes in the subprotoc
   const { Tickets, tokenAuth } = await import("../src/mod.ts");
   const tickets = new Tickets();
   let minted = 0;
-  await using gw = await startGateway({ methods: clientGatewayMethods(), auth: tokenAuth({ tokens: { s3cret: "me" }, tickets }) });
+  await using gw = await startGateway({
+    methods: clientGatewayMethods(),
+    auth: tokenAuth({ tokens: { s3cret: "me" }, tickets }),
+  });
   await using proxy = await withProxy(gw.wsUrl);
   const byTicket = connect(proxy.url, await fast({ ticket: () => (minted++, tickets.mint("me")) }));
   await byTicket.ready;

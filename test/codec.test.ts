@@ -5,23 +5,43 @@ import { classify, decode } from "../src/jsonrpc/codec.ts";
 import { NotificationSchema, RequestSchema } from "../src/jsonrpc/schema.ts";
 
 test("decode classifies requests, notifications, responses and invalid messages", () => {
-  assert.deepEqual(decode('{"jsonrpc":"2.0","id":7,"method":"a","params":[1]}'), { kind: "request", id: 7, method: "a", params: [1] });
-  assert.deepEqual(decode('{"jsonrpc":"2.0","id":null,"method":"a"}'), { kind: "request", id: null, method: "a", params: undefined });
-  assert.deepEqual(decode('{"jsonrpc":"2.0","method":"a","params":{"x":1}}'), { kind: "notification", method: "a", params: { x: 1 } });
+  assert.deepEqual(decode('{"jsonrpc":"2.0","id":7,"method":"a","params":[1]}'), {
+    kind: "request",
+    id: 7,
+    method: "a",
+    params: [1],
+  });
+  assert.deepEqual(decode('{"jsonrpc":"2.0","id":null,"method":"a"}'), {
+    kind: "request",
+    id: null,
+    method: "a",
+    params: undefined,
+  });
+  assert.deepEqual(decode('{"jsonrpc":"2.0","method":"a","params":{"x":1}}'), {
+    kind: "notification",
+    method: "a",
+    params: { x: 1 },
+  });
   assert.deepEqual(decode('{"jsonrpc":"2.0","id":"s","result":null}'), { kind: "response", id: "s", result: null });
-  assert.deepEqual(decode('{"jsonrpc":"2.0","id":"s","error":{"code":1,"message":"m"}}'), { kind: "response", id: "s", error: { code: 1, message: "m" } });
-  for (const text of [
-    '{"jsonrpc":"2.0","id":1,"method":"a","params":3}',
-    '{"jsonrpc":"2.0","id":1,"method":"a","params":null}',
-    '{"jsonrpc":"1.0","id":1,"method":"a"}',
-    '{"id":1,"method":"a"}',
-    '{"jsonrpc":"2.0","id":{},"method":"a"}',
-    '{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"m"}}',
-    '{"jsonrpc":"2.0","id":1}',
-    '"a"',
-    "null",
-    "42",
-  ]) {
+  assert.deepEqual(decode('{"jsonrpc":"2.0","id":"s","error":{"code":1,"message":"m"}}'), {
+    kind: "response",
+    id: "s",
+    error: { code: 1, message: "m" },
+  });
+  for (
+    const text of [
+      '{"jsonrpc":"2.0","id":1,"method":"a","params":3}',
+      '{"jsonrpc":"2.0","id":1,"method":"a","params":null}',
+      '{"jsonrpc":"1.0","id":1,"method":"a"}',
+      '{"id":1,"method":"a"}',
+      '{"jsonrpc":"2.0","id":{},"method":"a"}',
+      '{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"m"}}',
+      '{"jsonrpc":"2.0","id":1}',
+      '"a"',
+      "null",
+      "42",
+    ]
+  ) {
     const message = decode(text);
     assert.ok(message && !Array.isArray(message) && message.kind === "invalid", text);
     assert.equal(message.error.code, -32600, text);
@@ -31,7 +51,11 @@ test("decode classifies requests, notifications, responses and invalid messages"
 test("decode: blank frames are skipped, bad JSON is a parse error, batches are classified per item", () => {
   assert.equal(decode(""), undefined);
   assert.equal(decode(" \n\t "), undefined);
-  assert.deepEqual(decode('  {"jsonrpc":"2.0","method":"a"}\n'), { kind: "notification", method: "a", params: undefined });
+  assert.deepEqual(decode('  {"jsonrpc":"2.0","method":"a"}\n'), {
+    kind: "notification",
+    method: "a",
+    params: undefined,
+  });
   const parse = decode("{nope");
   assert.ok(parse && !Array.isArray(parse) && parse.kind === "invalid");
   assert.deepEqual([parse.id, parse.error.code], [null, -32700]);

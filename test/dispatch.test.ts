@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
-import { createGateway, ErrorCode, method, RpcError, type HandlerContext } from "../src/mod.ts";
+import { createGateway, ErrorCode, type HandlerContext, method, RpcError } from "../src/mod.ts";
 import { TestClient } from "./helpers/client.ts";
 import { startGateway, until } from "./helpers/runtime.ts";
 
@@ -14,7 +14,12 @@ function gate<T = void>() {
 }
 
 test("gateway.ready is the first frame, with protocol, ids, epoch, heartbeat, limits and the ready() payload", async () => {
-  await using gw = await startGateway({ methods: {}, ready: (conn) => ({ skin: "default", peer_known: conn.peer !== "" }), heartbeatMs: 1234, limits: { maxBatch: 7 } });
+  await using gw = await startGateway({
+    methods: {},
+    ready: (conn) => ({ skin: "default", peer_known: conn.peer !== "" }),
+    heartbeatMs: 1234,
+    limits: { maxBatch: 7 },
+  });
   const a = await TestClient.ready(gw.wsUrl);
   const b = await TestClient.ready(gw.wsUrl);
   assert.equal(a.ready.protocol, "switchboard/1");
@@ -65,7 +70,11 @@ test("gateway.ping is answered at once while an inline handler is busy", async (
   assert.deepEqual((await client.call("gateway.ping")).result, { ok: true });
   assert.equal(client.inbox.length, 0, "the blocked request has not answered");
   busy.open();
-  assert.deepEqual(await client.take((f) => f.id === 1 && f.result === "done"), { jsonrpc: "2.0", id: 1, result: "done" });
+  assert.deepEqual(await client.take((f) => f.id === 1 && f.result === "done"), {
+    jsonrpc: "2.0",
+    id: 1,
+    result: "done",
+  });
   await client.close();
 });
 
@@ -76,9 +85,13 @@ test("rpc.cancel aborts the request's signal and the request answers -32800; que
     methods: {
       wait: method({
         concurrent: true,
-        handler: (_p, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => ((aborted = ctx.signal.reason), reject(ctx.signal.reason)))),
+        handler: (_p, ctx) =>
+          new Promise((_resolve, reject) =>
+            ctx.signal.addEventListener("abort", () => ((aborted = ctx.signal.reason), reject(ctx.signal.reason)))
+          ),
       }),
-      hold: (_p: unknown, ctx: HandlerContext) => new Promise((resolve) => ctx.signal.addEventListener("abort", resolve)),
+      hold: (_p: unknown, ctx: HandlerContext) =>
+        new Promise((resolve) => ctx.signal.addEventListener("abort", resolve)),
       queued: () => (queuedRan = true),
       after: () => "after",
     },
@@ -127,7 +140,11 @@ test("a crashing handler answers -32603 with its id, logs the stack server-side 
   assert.deepEqual(boom, { jsonrpc: "2.0", id: boom.id, error: { code: -32603, message: "Internal error" } });
   assert.ok(!JSON.stringify(boom).includes("secret"));
   assert.equal((await client.call("asyncBoom")).error.code, -32603);
-  assert.deepEqual((await client.call("typed")).error, { code: -32050, message: "Quota exceeded", data: { retry_after: 5 } });
+  assert.deepEqual((await client.call("typed")).error, {
+    code: -32050,
+    message: "Quota exceeded",
+    data: { retry_after: 5 },
+  });
   assert.deepEqual((await client.call("nothing")).result, null);
   assert.equal((await client.call("bigint")).error.code, -32603, "an unserialisable result answers -32603");
   assert.deepEqual((await client.call("gateway.ping")).result, { ok: true });
@@ -158,7 +175,12 @@ test("parse errors, invalid requests and binary frames are answered and the conn
 
 test("invalid params answer -32602 with data.issues; unknown and prototype method names answer -32601", async () => {
   await using gw = await startGateway({
-    methods: { greet: method({ params: v.object({ name: v.string(), age: v.optional(v.number()) }), handler: (p) => `hi ${p.name}` }) },
+    methods: {
+      greet: method({
+        params: v.object({ name: v.string(), age: v.optional(v.number()) }),
+        handler: (p) => `hi ${p.name}`,
+      }),
+    },
   });
   const { client } = await TestClient.ready(gw.wsUrl);
   assert.equal((await client.call("greet", { name: "ada" })).result, "hi ada");
@@ -260,7 +282,11 @@ test("closing a connection aborts its in-flight handlers and logs one teardown l
   let aborted = false;
   await using gw = await startGateway({
     methods: {
-      wait: method({ concurrent: true, handler: (_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener("abort", () => ((aborted = true), resolve(null)))) }),
+      wait: method({
+        concurrent: true,
+        handler: (_p, ctx) =>
+          new Promise((resolve) => ctx.signal.addEventListener("abort", () => ((aborted = true), resolve(null)))),
+      }),
     },
   });
   const { client } = await TestClient.ready(gw.wsUrl);
@@ -274,7 +300,17 @@ test("closing a connection aborts its in-flight handlers and logs one teardown l
   const fields = lines[0]!.fields!;
   assert.deepEqual(
     Object.keys(fields).filter((key) => key !== "connection_id").sort(),
-    ["detached_sessions", "dispatch_crashes", "messages", "parse_errors", "peer", "rate_limited", "reaped_sessions", "reason", "send_failures"],
+    [
+      "detached_sessions",
+      "dispatch_crashes",
+      "messages",
+      "parse_errors",
+      "peer",
+      "rate_limited",
+      "reaped_sessions",
+      "reason",
+      "send_failures",
+    ],
   );
   assert.match(String(fields.peer), /^127\.0\.0\.1:\d+$|^::ffff:127\.0\.0\.1:\d+$/);
   assert.deepEqual([fields.messages, fields.parse_errors, fields.dispatch_crashes, fields.send_failures], [2, 1, 0, 0]);
@@ -287,7 +323,10 @@ test("rpc.discover returns an OpenRPC document with each valibot params schema a
   await using gw = await startGateway({
     name: "disco",
     methods: {
-      "session.open": method({ params: v.object({ title: v.string(), private: v.optional(v.boolean()) }), handler: () => 1 }),
+      "session.open": method({
+        params: v.object({ title: v.string(), private: v.optional(v.boolean()) }),
+        handler: () => 1,
+      }),
       bare: () => 2,
     },
   });
@@ -296,7 +335,16 @@ test("rpc.discover returns an OpenRPC document with each valibot params schema a
   assert.equal(doc.openrpc, "1.3.2");
   assert.equal(doc.info.title, "disco");
   const names = doc.methods.map((m: { name: string }) => m.name);
-  assert.deepEqual(names, ["bare", "gateway.ping", "rpc.cancel", "rpc.discover", "session.close", "session.events.since", "session.open", "session.resume"]);
+  assert.deepEqual(names, [
+    "bare",
+    "gateway.ping",
+    "rpc.cancel",
+    "rpc.discover",
+    "session.close",
+    "session.events.since",
+    "session.open",
+    "session.resume",
+  ]);
   const open = doc.methods.find((m: { name: string }) => m.name === "session.open");
   assert.equal(open.paramStructure, "by-name");
   assert.deepEqual(open.params, [

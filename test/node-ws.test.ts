@@ -13,7 +13,10 @@ const install = "npm install --prefix test/fixtures/node-ws";
 /** Fails with the install command unless the fixture's own dependencies are there. */
 function assertFixtureInstalled(): void {
   for (const name of ["@hono/node-ws", "@hono/node-server", "hono"]) {
-    assert.ok(existsSync(`${fixture}node_modules/${name}/package.json`), `the node-ws fixture is not installed (${name} missing): run \`${install}\``);
+    assert.ok(
+      existsSync(`${fixture}node_modules/${name}/package.json`),
+      `the node-ws fixture is not installed (${name} missing): run \`${install}\``,
+    );
   }
   const { version } = JSON.parse(readFileSync(`${fixture}node_modules/@hono/node-server/package.json`, "utf8"));
   assert.match(version, /^1\./, `the node-ws fixture needs @hono/node-server v1, found ${version}: run \`${install}\``);
@@ -22,13 +25,19 @@ function assertFixtureInstalled(): void {
 /** Starts the fixture server; resolves with the port it prints, or rejects (with its stderr) if it fails. */
 function startFixture() {
   // tsx resolves from the project's node_modules, above the fixture folder.
-  const child = spawn(process.execPath, ["--import", "tsx", "server.ts"], { cwd: fixture, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "server.ts"], {
+    cwd: fixture,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   const port = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the fixture printed no port within 15 s; stderr:\n${stderr}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`the fixture printed no port within 15 s; stderr:\n${stderr}`)),
+      15_000,
+    );
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       stdout += chunk;
       if (!stdout.includes("\n")) return;
@@ -76,7 +85,11 @@ if (runtime === "node") {
       );
 
       client.send("{oops");
-      assert.deepEqual(await client.next(), { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } });
+      assert.deepEqual(await client.next(), {
+        jsonrpc: "2.0",
+        id: null,
+        error: { code: -32700, message: "Parse error" },
+      });
       assert.deepEqual(await client.call("echo", ["still open"]), { jsonrpc: "2.0", id: 2, result: ["still open"] });
       assert.equal((await client.close()).code, 1000);
     } finally {

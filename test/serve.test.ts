@@ -1,7 +1,7 @@
 /** serve() on this runtime: addressing, graceful close, the guard's cap, frame size, startup tasks. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { method, type HandlerContext } from "../src/mod.ts";
+import { type HandlerContext, method } from "../src/mod.ts";
 import { TestClient } from "./helpers/client.ts";
 import { runtime, startGateway, until, upgradeStatus, within } from "./helpers/runtime.ts";
 
@@ -106,7 +106,11 @@ test("maxConnections holds for a burst of simultaneous upgrades: extra ones are 
   // Each opened socket either gets gateway.ready or is closed by the server.
   const closed = new Set<TestClient>();
   for (const client of opened) void client.closed.then(() => closed.add(client));
-  await until(() => opened.every((client) => client.inbox.length > 0 || closed.has(client)), 3_000, "every socket answered or closed");
+  await until(
+    () => opened.every((client) => client.inbox.length > 0 || closed.has(client)),
+    3_000,
+    "every socket answered or closed",
+  );
   const admitted = opened.filter((client) => client.inbox[0]?.params?.type === "gateway.ready" && !closed.has(client));
   const turnedAway = opened.filter((client) => !admitted.includes(client));
   assert.equal(admitted.length, 2, `${admitted.length} of 6 admitted`);
@@ -173,17 +177,24 @@ test("startup tasks start once, before the first gateway.ready; a throwing and a
   assert.deepEqual(calls, { sync: 0, throws: 0, rejects: 0, pending: 0 }, "nothing starts before a connection");
 
   const first = await TestClient.ready(gw.wsUrl);
-  assert.deepEqual(first.ready.calls_at_ready, { sync: 1, throws: 1, rejects: 1, pending: 1 }, "all started before the first gateway.ready");
+  assert.deepEqual(
+    first.ready.calls_at_ready,
+    { sync: 1, throws: 1, rejects: 1, pending: 1 },
+    "all started before the first gateway.ready",
+  );
   const others = [await TestClient.ready(gw.wsUrl), await TestClient.ready(gw.wsUrl)];
   for (const other of others) assert.equal(other.ready.protocol, "switchboard/1");
   assert.deepEqual(calls, { sync: 1, throws: 1, rejects: 1, pending: 1 }, "started once across connections");
 
   const failed = () => gw.logs.filter((entry) => entry.message === "startup task failed");
   await until(() => failed().length === 2, 3_000, "both failures logged");
-  assert.deepEqual(failed().map((entry) => [entry.level, entry.fields!.task, (entry.fields!.error as Error).message]).sort(), [
-    ["error", "rejects", "no index"],
-    ["error", "throws", "no tools"],
-  ]);
+  assert.deepEqual(
+    failed().map((entry) => [entry.level, entry.fields!.task, (entry.fields!.error as Error).message]).sort(),
+    [
+      ["error", "rejects", "no index"],
+      ["error", "throws", "no tools"],
+    ],
+  );
   for (const { client } of [first, ...others]) assert.deepEqual((await client.call("echo", [1])).result, [1]);
   await Promise.all([first, ...others].map(({ client }) => client.close()));
   assert.equal(failed().length, 2, "failures are logged once");

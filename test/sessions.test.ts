@@ -5,14 +5,27 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { MiddlewareHandler } from "hono";
-import { ErrorCode, method, type EndReason, type Gateway, type GatewayOptions, type MemoryStore, type MethodTable, type SessionOptions } from "../src/mod.ts";
-import { TestClient, type Frame } from "./helpers/client.ts";
+import {
+  type EndReason,
+  ErrorCode,
+  type Gateway,
+  type GatewayOptions,
+  type MemoryStore,
+  method,
+  type MethodTable,
+  type SessionOptions,
+} from "../src/mod.ts";
+import { type Frame, TestClient } from "./helpers/client.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import { runtime, startGateway, until, upgradeStatus } from "./helpers/runtime.ts";
-import { gate, SessionParams, sessionMethods } from "./helpers/session-methods.ts";
+import { gate, sessionMethods, SessionParams } from "./helpers/session-methods.ts";
 
 /** A gateway with the session methods, recording session hooks. */
-async function sessionGateway(sessions: SessionOptions = {}, extra: Partial<GatewayOptions<MethodTable>> = {}, turn?: { gate: Promise<void>; seen: { aborted?: boolean } }) {
+async function sessionGateway(
+  sessions: SessionOptions = {},
+  extra: Partial<GatewayOptions<MethodTable>> = {},
+  turn?: { gate: Promise<void>; seen: { aborted?: boolean } },
+) {
   const hooks: string[] = [];
   const ended: EndReason[] = [];
   const gw = await startGateway({
@@ -40,12 +53,14 @@ async function create(client: TestClient, params: unknown = {}): Promise<string>
   return reply.result.session_id;
 }
 
-const isEvent = (type?: string) => (frame: Frame) => frame.method === "event" && frame.params?.session_id !== undefined && (type === undefined || frame.params.type === type);
+const isEvent = (type?: string) => (frame: Frame) =>
+  frame.method === "event" && frame.params?.session_id !== undefined &&
+  (type === undefined || frame.params.type === type);
 
 /** Session events received so far (taken out of the inbox), in arrival order. */
 function takeEvents(client: TestClient, type?: string): Frame[] {
   const events: Frame[] = [];
-  for (let at = 0; at < client.inbox.length; ) {
+  for (let at = 0; at < client.inbox.length;) {
     if (isEvent(type)(client.inbox[at])) events.push(client.inbox.splice(at, 1)[0].params);
     else at++;
   }
@@ -102,13 +117,22 @@ test("resume after cuts at random points of a long stream delivers every event e
 
   let { client } = await TestClient.ready(proxy.url);
   const id = await create(client);
-  client.send({ jsonrpc: "2.0", id: "stream", method: "demo.emit", params: { session_id: id, count: total, chunk: 10 } });
+  client.send({
+    jsonrpc: "2.0",
+    id: "stream",
+    method: "demo.emit",
+    params: { session_id: id, count: total, chunk: 10 },
+  });
   const seen: number[] = [];
   const collect = (from: TestClient) => {
     for (const event of takeEvents(from, "message.delta")) seen.push(event.seq);
   };
   for (const at of cutsAt) {
-    await until(() => (collect(client), seen.length >= at || seen.at(-1) === total), 10_000, `event ${at} (seed ${seed})`);
+    await until(
+      () => (collect(client), seen.length >= at || seen.at(-1) === total),
+      10_000,
+      `event ${at} (seed ${seed})`,
+    );
     proxy.cut();
     await client.closed;
     collect(client);
@@ -120,7 +144,10 @@ test("resume after cuts at random points of a long stream delivers every event e
   await until(() => (collect(client), seen.at(-1) === total), 10_000, `the last event (seed ${seed})`);
   assert.equal(seen.length, total, `seed ${seed}: ${seen.length} events`);
   assert.ok(seen.every((seq, i) => seq === i + 1), `seed ${seed}: out of order or doubled`);
-  assert.ok(gw.logs.some((e) => e.message === "connection closed" && e.fields?.detached_sessions === 1), "a cut detaches the session");
+  assert.ok(
+    gw.logs.some((e) => e.message === "connection closed" && e.fields?.detached_sessions === 1),
+    "a cut detaches the session",
+  );
   await client.close();
 });
 
@@ -133,19 +160,37 @@ test("session.resume answers {session_id, latest_seq, replayed, truncated, epoch
   const { client: other } = await TestClient.ready(gw.wsUrl);
 
   const all = await other.call("session.resume", { session_id: id });
-  assert.deepEqual(all.result, { session_id: id, latest_seq: 30, replayed: 10, truncated: true, epoch: gw.gateway.epoch });
+  assert.deepEqual(all.result, {
+    session_id: id,
+    latest_seq: 30,
+    replayed: 10,
+    truncated: true,
+    epoch: gw.gateway.epoch,
+  });
   assert.deepEqual(takeEvents(other).map((e) => e.seq), [21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
 
   const recent = await other.call("session.resume", { session_id: id, after_seq: 25 });
-  assert.deepEqual(recent.result, { session_id: id, latest_seq: 30, replayed: 5, truncated: false, epoch: gw.gateway.epoch });
+  assert.deepEqual(recent.result, {
+    session_id: id,
+    latest_seq: 30,
+    replayed: 5,
+    truncated: false,
+    epoch: gw.gateway.epoch,
+  });
   assert.deepEqual(takeEvents(other).map((e) => e.seq), [26, 27, 28, 29, 30]);
 
   const since = await other.call("session.events.since", { session_id: id, after_seq: 15 });
   assert.equal(since.result.truncated, true);
   assert.equal(since.result.latest_seq, 30);
-  assert.deepEqual(since.result.events.map((e: Frame) => [e.seq, e.type, e.payload.i]), [21, 22, 23, 24, 25, 26, 27, 28, 29, 30].map((n) => [n, "message.delta", n]));
+  assert.deepEqual(
+    since.result.events.map((e: Frame) => [e.seq, e.type, e.payload.i]),
+    [21, 22, 23, 24, 25, 26, 27, 28, 29, 30].map((n) => [n, "message.delta", n]),
+  );
   assert.equal((await other.call("session.events.since", { session_id: id, after_seq: 20 })).result.truncated, false);
-  assert.equal((await other.call("session.resume", { session_id: id, after_seq: -1 })).error?.code, ErrorCode.InvalidParams);
+  assert.equal(
+    (await other.call("session.resume", { session_id: id, after_seq: -1 })).error?.code,
+    ErrorCode.InvalidParams,
+  );
   await Promise.all([client.close(), other.close()]);
 });
 
@@ -179,7 +224,9 @@ test("another principal's session and an unknown id both answer -32001 for resum
     answers.push(await bob.call("session.close", { session_id: sessionId }));
     answers.push(await bob.call("demo.emit", { session_id: sessionId, count: 1 }));
   }
-  for (const answer of answers) assert.deepEqual(answer.error, { code: ErrorCode.SessionNotFound, message: "Session not found" });
+  for (const answer of answers) {
+    assert.deepEqual(answer.error, { code: ErrorCode.SessionNotFound, message: "Session not found" });
+  }
   assert.equal(gw.gateway.sessions.get(id)?.closed, false);
   // The owner, on another connection, may.
   const { client: alice2 } = await TestClient.ready(`${gw.wsUrl}?user=alice`);
@@ -328,9 +375,17 @@ test("a viewer that stops reading does not hold up the emitter or the other view
   const count = 20_000;
   const reply = await fast.call("demo.emit", { session_id: id, count, chunk: 20, bytes: 1_000 }, 30_000);
   assert.equal(reply.result?.last, count);
-  await until(() => fast.inbox.filter(isEvent("message.delta")).length === count, 30_000, "every event at the fast viewer");
+  await until(
+    () => fast.inbox.filter(isEvent("message.delta")).length === count,
+    30_000,
+    "every event at the fast viewer",
+  );
   assert.ok(takeEvents(fast, "message.delta").every((e, i) => e.seq === i + 1));
-  await until(() => gw.logs.some((e) => e.message === "connection closed" && e.fields?.reason === "slow_consumer"), 10_000, "the stalled viewer's cut");
+  await until(
+    () => gw.logs.some((e) => e.message === "connection closed" && e.fields?.reason === "slow_consumer"),
+    10_000,
+    "the stalled viewer's cut",
+  );
   assert.equal(gw.gateway.sessions.get(id)?.viewers, 1);
   await fast.close();
 });
@@ -353,7 +408,10 @@ test("close_on_disconnect sessions end when their last viewer disconnects (reape
 
 test("the orphan policy can defer while a turn runs; the turn is not aborted by the disconnect; it is reaped after", async () => {
   const turn = { ...gate(), seen: {} as { aborted?: boolean } };
-  await using gw = await sessionGateway({ graceMs: 100, onOrphan: (s) => (s.running > 0 ? "defer" : "reap") }, {}, { gate: turn.promise, seen: turn.seen });
+  await using gw = await sessionGateway({ graceMs: 100, onOrphan: (s) => (s.running > 0 ? "defer" : "reap") }, {}, {
+    gate: turn.promise,
+    seen: turn.seen,
+  });
   await using proxy = Object.assign(await CutProxy.start(gw.wsUrl), { [Symbol.asyncDispose]: () => proxy.close() });
   const { client } = await TestClient.ready(proxy.url);
   const id = await create(client);

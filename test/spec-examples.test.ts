@@ -37,17 +37,44 @@ test("JSON-RPC 2.0 §7 examples answer exactly as the specification shows", asyn
   const cases: [string, unknown][] = [
     ['{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}', { jsonrpc: "2.0", result: 19, id: 1 }],
     ['{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}', { jsonrpc: "2.0", result: -19, id: 2 }],
-    ['{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}', { jsonrpc: "2.0", result: 19, id: 3 }],
-    ['{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}', { jsonrpc: "2.0", result: 19, id: 4 }],
+    ['{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}', {
+      jsonrpc: "2.0",
+      result: 19,
+      id: 3,
+    }],
+    ['{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}', {
+      jsonrpc: "2.0",
+      result: 19,
+      id: 4,
+    }],
     ['{"jsonrpc": "2.0", "method": "update", "params": [1,2,3,4,5]}', undefined],
     ['{"jsonrpc": "2.0", "method": "foobar"}', undefined],
-    ['{"jsonrpc": "2.0", "method": "foobar", "id": "1"}', { jsonrpc: "2.0", error: { code: -32601, message: "Method not found" }, id: "1" }],
-    ['{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]', { jsonrpc: "2.0", error: { code: -32700, message: "Parse error" }, id: null }],
-    ['{"jsonrpc": "2.0", "method": 1, "params": "bar"}', { jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request" }, id: null }],
-    ['[{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},{"jsonrpc": "2.0", "method"]', { jsonrpc: "2.0", error: { code: -32700, message: "Parse error" }, id: null }],
+    ['{"jsonrpc": "2.0", "method": "foobar", "id": "1"}', {
+      jsonrpc: "2.0",
+      error: { code: -32601, message: "Method not found" },
+      id: "1",
+    }],
+    ['{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]', {
+      jsonrpc: "2.0",
+      error: { code: -32700, message: "Parse error" },
+      id: null,
+    }],
+    ['{"jsonrpc": "2.0", "method": 1, "params": "bar"}', {
+      jsonrpc: "2.0",
+      error: { code: -32600, message: "Invalid Request" },
+      id: null,
+    }],
+    ['[{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},{"jsonrpc": "2.0", "method"]', {
+      jsonrpc: "2.0",
+      error: { code: -32700, message: "Parse error" },
+      id: null,
+    }],
     ["[]", { jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request" }, id: null }],
     ["[1]", [{ jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request" }, id: null }]],
-    ["[1,2,3]", [1, 2, 3].map(() => ({ jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request" }, id: null }))],
+    [
+      "[1,2,3]",
+      [1, 2, 3].map(() => ({ jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request" }, id: null })),
+    ],
     [
       `[
         {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},
@@ -65,7 +92,10 @@ test("JSON-RPC 2.0 §7 examples answer exactly as the specification shows", asyn
         { jsonrpc: "2.0", result: ["hello", 5], id: "9" },
       ],
     ],
-    ['[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]},{"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]', undefined],
+    [
+      '[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]},{"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]',
+      undefined,
+    ],
   ];
   for (const [frame, expected] of cases) {
     const reply = await exchange(client, frame);

@@ -1,11 +1,11 @@
 /** serveStdio in process over web streams, and the app entry's --stdio as a real child process. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createGateway, method, type HandlerContext } from "../src/mod.ts";
+import { createGateway, type HandlerContext, method } from "../src/mod.ts";
 import { serveStdio } from "../src/stdio.ts";
 import { runApp } from "./helpers/app.ts";
 import type { Frame } from "./helpers/client.ts";
-import { captureLogger, runtime, until, within, type LogEntry } from "./helpers/runtime.ts";
+import { captureLogger, type LogEntry, runtime, until, within } from "./helpers/runtime.ts";
 
 const encoder = new TextEncoder();
 
@@ -20,7 +20,9 @@ function stdioPipe() {
   const input = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
   const decoder = new TextDecoder();
   const chunks: string[] = [];
-  const output = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(decoder.decode(chunk, { stream: true })) });
+  const output = new WritableStream<Uint8Array>({
+    write: (chunk) => void chunks.push(decoder.decode(chunk, { stream: true })),
+  });
   let taken = 0;
   const lines = () => {
     const text = chunks.join("");
@@ -62,7 +64,9 @@ function teardownLines(logs: LogEntry[]) {
 /** Checks that the output holds nothing but whole JSON-RPC lines, each chunk ending at a line end. */
 function assertOnlyJsonLines(chunks: string[]) {
   assert.ok(chunks.length > 0);
-  for (const chunk of chunks) assert.ok(chunk.endsWith("\n"), `a chunk that is not whole lines: ${JSON.stringify(chunk.slice(-80))}`);
+  for (const chunk of chunks) {
+    assert.ok(chunk.endsWith("\n"), `a chunk that is not whole lines: ${JSON.stringify(chunk.slice(-80))}`);
+  }
   for (const line of chunks.join("").trimEnd().split("\n")) {
     assert.equal(JSON.parse(line).jsonrpc, "2.0", `not a JSON-RPC line: ${line}`);
   }
@@ -88,7 +92,11 @@ test("serveStdio: gateway.ready first, answers line by line while input is open,
 
   const ready = await pipe.next();
   assert.equal(ready.method, "event");
-  assert.deepEqual(Object.keys(ready.params).sort(), ["payload", "type"], "a gateway-wide event has no session_id or seq");
+  assert.deepEqual(
+    Object.keys(ready.params).sort(),
+    ["payload", "type"],
+    "a gateway-wide event has no session_id or seq",
+  );
   assert.equal(ready.params.type, "gateway.ready");
   const payload = ready.params.payload;
   assert.equal(payload.protocol, "switchboard/1");
@@ -116,14 +124,22 @@ test("serveStdio: gateway.ready first, answers line by line while input is open,
   pipe.send(exact);
   assert.equal((await pipe.next()).id, 3);
   pipe.send(exact.replace('"x', '"xx').replace('"id":3', '"id":4'));
-  assert.deepEqual(await pipe.next(), { jsonrpc: "2.0", id: null, error: { code: -32600, message: "Message too big", data: { max_bytes: 256 } } });
+  assert.deepEqual(await pipe.next(), {
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: -32600, message: "Message too big", data: { max_bytes: 256 } },
+  });
   pipe.send({ jsonrpc: "2.0", id: 5, method: "add", params: [1, 1] });
   assert.deepEqual(await pipe.next(), { jsonrpc: "2.0", id: 5, result: 2 });
 
   // An oversized line that arrives in pieces is answered once, and the line after it works.
   for (let i = 0; i < 3; i++) pipe.write("y".repeat(200));
   pipe.write('\n{"jsonrpc":"2.0","id":6,"method":"add","params":[3,4]}\n');
-  assert.deepEqual(await pipe.next(), { jsonrpc: "2.0", id: null, error: { code: -32600, message: "Message too big", data: { max_bytes: 256 } } });
+  assert.deepEqual(await pipe.next(), {
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: -32600, message: "Message too big", data: { max_bytes: 256 } },
+  });
   assert.deepEqual(await pipe.next(), { jsonrpc: "2.0", id: 6, result: 7 });
 
   // A multi-byte character split across two reads arrives whole.
@@ -229,7 +245,11 @@ test("serveStdio: a handler that never answers holds end of input only for drain
   await within(serveStdio(gateway, { ...pipe, drainMs: 50 }), 3_000, "serveStdio with a stuck handler");
   assert.ok(signal, "the handler ran");
   assert.equal(signal.aborted, true);
-  assert.deepEqual(pipe.lines().map((line) => JSON.parse(line).params?.type), ["gateway.ready"], "no answer for the abandoned request");
+  assert.deepEqual(
+    pipe.lines().map((line) => JSON.parse(line).params?.type),
+    ["gateway.ready"],
+    "no answer for the abandoned request",
+  );
   assert.deepEqual(teardownLines(entries).map((entry) => entry.fields!.reason), ["eof"]);
 });
 
@@ -239,7 +259,14 @@ test(`the app entry with --stdio on ${runtime}, as a child process: only protoco
     await until(() => lines().length >= 2, 15_000, "the session.create reply");
     const sessionId = JSON.parse(lines()[1]!).result.session_id;
     const submit = { jsonrpc: "2.0", id: 2, method: "prompt.submit", params: { session_id: sessionId, text: "hello" } };
-    write([JSON.stringify(submit), '{"jsonrpc":"2.0","id":3,"method":"no.such.method"}', '{"jsonrpc":"2.0","id":4,"method":', ""].join("\n"));
+    write(
+      [
+        JSON.stringify(submit),
+        '{"jsonrpc":"2.0","id":3,"method":"no.such.method"}',
+        '{"jsonrpc":"2.0","id":4,"method":',
+        "",
+      ].join("\n"),
+    );
   };
   // No pause between words: the answer streams as fast as it can.
   const { code, signal, stdout, stderr } = await runApp(["--stdio"], { feed, env: { SWITCHBOARD_DELAY_MS: "0" } });
@@ -261,18 +288,31 @@ test(`the app entry with --stdio on ${runtime}, as a child process: only protoco
   const replies = new Map(frames.filter((frame) => "id" in frame).map((frame) => [frame.id, frame]));
   assert.match(replies.get(1).result.session_id, /^[0-9a-f]{32}$/);
   assert.deepEqual(replies.get(2), { jsonrpc: "2.0", id: 2, result: { turn_id: "t1", status: "done" } });
-  assert.deepEqual(replies.get(3), { jsonrpc: "2.0", id: 3, error: { code: -32601, message: "Method not found", data: { method: "no.such.method" } } });
+  assert.deepEqual(replies.get(3), {
+    jsonrpc: "2.0",
+    id: 3,
+    error: { code: -32601, message: "Method not found", data: { method: "no.such.method" } },
+  });
   assert.deepEqual(replies.get(null), { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } });
 
-  const events = frames.map((frame, at) => ({ frame, at })).filter(({ frame }) => frame.params?.session_id !== undefined);
+  const events = frames.map((frame, at) => ({ frame, at })).filter(({ frame }) =>
+    frame.params?.session_id !== undefined
+  );
   assert.equal(frames.length, 1 + events.length + 4, "ready, the session's events and 4 answers");
   assert.deepEqual(events.map(({ frame }) => frame.params.seq), events.map((_, i) => i + 1), "events in seq order");
   const types = events.map(({ frame }) => frame.params.type);
-  assert.deepEqual([types[0], types.at(-1), new Set(types.slice(1, -1))], ["message.user", "message.complete", new Set(["message.delta"])]);
+  assert.deepEqual([types[0], types.at(-1), new Set(types.slice(1, -1))], [
+    "message.user",
+    "message.complete",
+    new Set(["message.delta"]),
+  ]);
   const replyAt = frames.indexOf(replies.get(2));
   assert.ok(events.every(({ at }) => at < replyAt), "every event before the prompt.submit reply");
 
   const teardown = stderr.split("\n").filter((line) => line.startsWith("info connection closed "));
   assert.equal(teardown.length, 1, `one teardown line on stderr:\n${stderr}`);
-  assert.match(teardown[0]!, /peer="stdio" .*reason="eof" messages=4 parse_errors=1 dispatch_crashes=0 rate_limited=0 send_failures=0 reaped_sessions=0 detached_sessions=1$/);
+  assert.match(
+    teardown[0]!,
+    /peer="stdio" .*reason="eof" messages=4 parse_errors=1 dispatch_crashes=0 rate_limited=0 send_failures=0 reaped_sessions=0 detached_sessions=1$/,
+  );
 });

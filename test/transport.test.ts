@@ -175,7 +175,7 @@ test("NdjsonSocket writes a corked flush as one chunk of lines", async () => {
 });
 
 test("readLines splits across chunk boundaries and multibyte characters, and skips oversized lines", async () => {
-  const bytes = new TextEncoder().encode('{"a":"é"}\n{"b":1}\n' + "z".repeat(50) + "\n{\"c\":\"😀\"}");
+  const bytes = new TextEncoder().encode('{"a":"é"}\n{"b":1}\n' + "z".repeat(50) + '\n{"c":"😀"}');
   const input = new ReadableStream<Uint8Array>({
     start(controller) {
       for (let i = 0; i < bytes.length; i += 3) controller.enqueue(bytes.slice(i, i + 3));

@@ -14,7 +14,8 @@ interface Room<S> {
 /** The floor's calls over sockets of type `S`, given how to send a text frame on one. */
 export function floorCalls<S>(send: (socket: S, text: string) => void) {
   const rooms = new Map<string, Room<S>>();
-  const reply = (socket: S, id: unknown, result: unknown) => send(socket, JSON.stringify({ jsonrpc: "2.0", id, result }));
+  const reply = (socket: S, id: unknown, result: unknown) =>
+    send(socket, JSON.stringify({ jsonrpc: "2.0", id, result }));
   return {
     message(socket: S, text: string): void {
       const m = JSON.parse(text);
@@ -23,7 +24,14 @@ export function floorCalls<S>(send: (socket: S, text: string) => void) {
           return reply(socket, m.id, m.params[0] + m.params[1]);
         case "stream":
           for (let i = 0; i < m.params.count; i++) {
-            send(socket, JSON.stringify({ jsonrpc: "2.0", method: "event", params: { type: "message.delta", payload: payload(i) } }));
+            send(
+              socket,
+              JSON.stringify({
+                jsonrpc: "2.0",
+                method: "event",
+                params: { type: "message.delta", payload: payload(i) },
+              }),
+            );
           }
           return reply(socket, m.id, m.params.count);
         case "session.create": {
@@ -35,12 +43,21 @@ export function floorCalls<S>(send: (socket: S, text: string) => void) {
         case "session.resume": {
           const room = rooms.get(m.params.session_id)!;
           room.members.add(socket);
-          return reply(socket, m.id, { session_id: m.params.session_id, latest_seq: room.seq, replayed: 0, truncated: false });
+          return reply(socket, m.id, {
+            session_id: m.params.session_id,
+            latest_seq: room.seq,
+            replayed: 0,
+            truncated: false,
+          });
         }
         case "broadcast": {
           const room = rooms.get(m.params.session_id)!;
           for (let i = 0; i < m.params.count; i++) {
-            const frame = JSON.stringify({ jsonrpc: "2.0", method: "event", params: { session_id: m.params.session_id, seq: ++room.seq, type: "message.delta", payload: payload(i) } });
+            const frame = JSON.stringify({
+              jsonrpc: "2.0",
+              method: "event",
+              params: { session_id: m.params.session_id, seq: ++room.seq, type: "message.delta", payload: payload(i) },
+            });
             for (const member of room.members) send(member, frame);
           }
           return reply(socket, m.id, m.params.count);

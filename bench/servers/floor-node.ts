@@ -1,7 +1,7 @@
 /** The floor on Node: `ws` on node:http, JSON.parse, the call, JSON.stringify — nothing more. */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { WebSocketServer, type WebSocket } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import { READY } from "../wire.ts";
 import { announce } from "./control.ts";
 import { floorCalls } from "./floor-calls.ts";

@@ -1,5 +1,5 @@
 /** Switchboard through `serve()` on whichever runtime runs this file. */
-import { createGateway, silentLogger, type HandlerContext } from "../../src/mod.ts";
+import { createGateway, type HandlerContext, silentLogger } from "../../src/mod.ts";
 import { payload } from "../wire.ts";
 import { announce } from "./control.ts";
 

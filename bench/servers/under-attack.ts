@@ -4,7 +4,7 @@
  * reads it (an agent's turn does not wait for its viewers).
  */
 import * as v from "valibot";
-import { createGateway, method, silentLogger, type HandlerContext } from "../../src/mod.ts";
+import { createGateway, type HandlerContext, method, silentLogger } from "../../src/mod.ts";
 import { announce } from "./control.ts";
 
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";

@@ -60,7 +60,9 @@ export function demoScript(prompt: string): { intro: string; wantsTool: boolean;
   const wantsTool = /\bfiles?\b/i.test(prompt);
   return {
     intro:
-      `You asked: “${quote}” (${words.length} ${words.length === 1 ? "word" : "words"}). I am the demo agent built into Switchboard, ` +
+      `You asked: “${quote}” (${words.length} ${
+        words.length === 1 ? "word" : "words"
+      }). I am the demo agent built into Switchboard, ` +
       "so this answer is scripted rather than thought up, but it travels the way a real model's would: one word at a time, " +
       "each word a numbered session event. Cut the network or reload the page while I talk, and the page picks up exactly " +
       "where it left off, with nothing missing and nothing said twice. " +
@@ -68,8 +70,11 @@ export function demoScript(prompt: string): { intro: string; wantsTool: boolean;
         ? "To answer that, I would like to list the project's files."
         : "Ask me which files the project has to see a tool request that needs your approval, or press Stop to interrupt me mid-sentence."),
     wantsTool,
-    allowed: `The listing shows ${LISTING.length} entries: ${LISTING.join(", ")}. It came from a simulated tool, so nothing on your disk was read.`,
-    denied: "You declined, so I did not look. A project like this one usually keeps its code in src/ and its tests in test/, but that is a guess.",
+    allowed: `The listing shows ${LISTING.length} entries: ${
+      LISTING.join(", ")
+    }. It came from a simulated tool, so nothing on your disk was read.`,
+    denied:
+      "You declined, so I did not look. A project like this one usually keeps its code in src/ and its tests in test/, but that is a guess.",
   };
 }
 

@@ -59,8 +59,12 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     if (arg === "-h" || arg === "--help") help = true;
     else if (arg === "--stdio") stdio = true;
     else {
-      const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-      if (!(VALUE_FLAGS as readonly string[]).includes(name)) throw new ConfigError(`unknown option ${arg} (see --help)`);
+      const [name, inline] = arg.startsWith("--") && arg.includes("=")
+        ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+        : [arg, undefined];
+      if (!(VALUE_FLAGS as readonly string[]).includes(name)) {
+        throw new ConfigError(`unknown option ${arg} (see --help)`);
+      }
       const value = inline ?? args[++i];
       if (value === undefined) throw new ConfigError(`${name} needs a value`);
       flags.set(name as ValueFlag, value);
@@ -70,7 +74,9 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
   const baseUrl = pick("--openai-base-url", "SWITCHBOARD_OPENAI_BASE_URL");
   const token = nonEmpty(env.SWITCHBOARD_TOKEN);
   // The token travels in the WebSocket subprotocol list, which allows only token characters.
-  if (token !== undefined && !/^[A-Za-z0-9._~-]+$/.test(token)) throw new ConfigError("SWITCHBOARD_TOKEN may hold only letters, digits and - . _ ~");
+  if (token !== undefined && !/^[A-Za-z0-9._~-]+$/.test(token)) {
+    throw new ConfigError("SWITCHBOARD_TOKEN may hold only letters, digits and - . _ ~");
+  }
   return {
     help,
     stdio,
@@ -78,10 +84,11 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     port: integer(pick("--port", "SWITCHBOARD_PORT") ?? "8787", "port", 65_535),
     delayMs: integer(pick("--delay-ms", "SWITCHBOARD_DELAY_MS") ?? "50", "delay", 60_000),
     token,
-    openai:
-      baseUrl === undefined
-        ? undefined
-        : { baseUrl: httpUrl(baseUrl), apiKey: nonEmpty(env.SWITCHBOARD_OPENAI_API_KEY), model: pick("--openai-model", "SWITCHBOARD_OPENAI_MODEL") ?? "gpt-4o-mini" },
+    openai: baseUrl === undefined ? undefined : {
+      baseUrl: httpUrl(baseUrl),
+      apiKey: nonEmpty(env.SWITCHBOARD_OPENAI_API_KEY),
+      model: pick("--openai-model", "SWITCHBOARD_OPENAI_MODEL") ?? "gpt-4o-mini",
+    },
   };
 }
 
@@ -91,7 +98,9 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 function integer(text: string, what: string, max: number): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value > max) throw new ConfigError(`the ${what} must be a whole number from 0 to ${max}, not "${text}"`);
+  if (!/^\d+$/.test(text) || value > max) {
+    throw new ConfigError(`the ${what} must be a whole number from 0 to ${max}, not "${text}"`);
+  }
   return value;
 }
 
@@ -102,6 +111,8 @@ function httpUrl(text: string): string {
   } catch {
     throw new ConfigError(`the OpenAI base URL is not a URL: "${text}"`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError(`the OpenAI base URL must be http or https: "${text}"`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`the OpenAI base URL must be http or https: "${text}"`);
+  }
   return url.href;
 }

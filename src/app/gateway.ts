@@ -4,7 +4,14 @@
  * public `switchboard` API only, as an application would.
  */
 import * as v from "valibot";
-import { createGateway, method, type GatewayOptions, type HandlerContext, type Logger, type MethodTable } from "switchboard";
+import {
+  createGateway,
+  type GatewayOptions,
+  type HandlerContext,
+  type Logger,
+  method,
+  type MethodTable,
+} from "switchboard";
 import type { Agent } from "./agent.ts";
 import { Transcript } from "./transcript.ts";
 
@@ -53,11 +60,16 @@ export function createAgentGateway({ agent, auth, logger }: AgentGatewayOptions)
         },
       }),
       "prompt.submit": method({
-        params: v.object({ session_id: v.string(), text: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(20_000)) }),
+        params: v.object({
+          session_id: v.string(),
+          text: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(20_000)),
+        }),
         concurrent: true,
         handler: async (p, ctx) => {
           const outcome = await transcriptOf(ctx, p.session_id).run(agent, p.text, ctx.signal);
-          if (outcome.error !== undefined) ctx.log.warn("agent turn failed", { agent: agent.name, error: outcome.error });
+          if (outcome.error !== undefined) {
+            ctx.log.warn("agent turn failed", { agent: agent.name, error: outcome.error });
+          }
           return outcome;
         },
       }),
@@ -76,7 +88,15 @@ export function createAgentGateway({ agent, auth, logger }: AgentGatewayOptions)
             .list()
             .flatMap((session) => {
               const transcript = transcripts.get(session.id);
-              return transcript ? [{ session_id: session.id, title: transcript.title, created_at: transcript.createdAt, turns: transcript.turns, running: transcript.running }] : [];
+              return transcript
+                ? [{
+                  session_id: session.id,
+                  title: transcript.title,
+                  created_at: transcript.createdAt,
+                  turns: transcript.turns,
+                  running: transcript.running,
+                }]
+                : [];
             })
             // Newest first; the stable sort keeps the newer of two created in the same millisecond first.
             .reverse()

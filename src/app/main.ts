@@ -9,11 +9,11 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { tokenAuth } from "switchboard";
 import { serveStdio } from "switchboard/stdio";
-import { demoAgent, type Agent } from "./agent.ts";
-import { ConfigError, parseConfig, USAGE, type AppConfig } from "./config.ts";
+import { type Agent, demoAgent } from "./agent.ts";
+import { type AppConfig, ConfigError, parseConfig, USAGE } from "./config.ts";
 import { createAgentGateway } from "./gateway.ts";
 import { openAIAgent } from "./openai.ts";
-import { siteApp, type PageAssets } from "./site.ts";
+import { type PageAssets, siteApp } from "./site.ts";
 
 type Runtime = typeof import("switchboard/node");
 
@@ -29,7 +29,16 @@ async function loadPage(): Promise<PageAssets> {
   const [html, css, bundle] = await Promise.all([
     readFile(page("index.html"), "utf8"),
     readFile(page("style.css"), "utf8"),
-    build({ entryPoints: [page("app.js")], bundle: true, format: "esm", platform: "browser", target: "es2022", minify: true, write: false, logLevel: "silent" }),
+    build({
+      entryPoints: [page("app.js")],
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      minify: true,
+      write: false,
+      logLevel: "silent",
+    }),
   ]);
   return { html, css, js: bundle.outputFiles[0]!.text };
 }

@@ -5,7 +5,7 @@
  * connection, an HTTP error, a stream that is not what it should be — becomes an `AgentError`
  * that names the endpoint and says what went wrong.
  */
-import { AgentError, type Agent } from "./agent.ts";
+import { type Agent, AgentError } from "./agent.ts";
 import { readSse, SseError } from "./sse.ts";
 
 /** Where and what to ask. */
@@ -31,7 +31,12 @@ export function openAIAgent({ baseUrl, apiKey, model }: OpenAIOptions): Agent {
       const messages = [...turn.history, { role: "user", content: turn.prompt }];
       let response: Response;
       try {
-        response = await fetch(url, { method: "POST", headers, body: JSON.stringify({ model, messages, stream: true }), signal: turn.signal });
+        response = await fetch(url, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ model, messages, stream: true }),
+          signal: turn.signal,
+        });
       } catch (error) {
         if (turn.signal.aborted) throw error;
         throw new AgentError(`cannot reach ${url}: ${describe(error)}`);
@@ -74,9 +79,15 @@ function parseChunk(url: string, data: string): Chunk {
   } catch {
     throw new AgentError(`${url} sent a bad event stream: data that is not JSON: ${preview(data)}`);
   }
-  if (typeof chunk !== "object" || chunk === null) throw new AgentError(`${url} sent a bad event stream: ${preview(data)}`);
+  if (typeof chunk !== "object" || chunk === null) {
+    throw new AgentError(`${url} sent a bad event stream: ${preview(data)}`);
+  }
   const { error } = chunk as Chunk;
-  if (error) throw new AgentError(`${url} reported an error: ${typeof error.message === "string" ? error.message : preview(JSON.stringify(error))}`);
+  if (error) {
+    throw new AgentError(
+      `${url} reported an error: ${typeof error.message === "string" ? error.message : preview(JSON.stringify(error))}`,
+    );
+  }
   return chunk as Chunk;
 }
 

@@ -13,13 +13,16 @@ export interface PageAssets {
 }
 
 // The page loads nothing from elsewhere and talks only to its own origin.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** A Hono app serving `/`, `/app.js`, `/style.css` and `/healthz`. */
 export function siteApp(assets: PageAssets): Hono {
   const app = new Hono();
   const file = (body: string, type: string) => () =>
-    new Response(body, { headers: { "content-type": type, "cache-control": "no-cache", "x-content-type-options": "nosniff" } });
+    new Response(body, {
+      headers: { "content-type": type, "cache-control": "no-cache", "x-content-type-options": "nosniff" },
+    });
   app.get("/", (c) => {
     c.header("content-security-policy", CSP);
     c.header("referrer-policy", "no-referrer");

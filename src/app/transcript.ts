@@ -9,7 +9,7 @@
  * a new one after a tool part.
  */
 import { ErrorCode, RpcError, type Session } from "switchboard";
-import { AgentError, type Agent, type ChatMessage, type ToolUse, type Turn } from "./agent.ts";
+import { type Agent, AgentError, type ChatMessage, type ToolUse, type Turn } from "./agent.ts";
 
 /** Turns one chat may hold: with sessions kept for the life of the process, nothing a client sends may grow without bound. */
 export const MAX_TURNS = 200;
@@ -20,7 +20,14 @@ export type ToolOutcome = "allowed" | "denied" | "cancelled";
 /** A piece of an answer: streamed text, or a tool the agent asked to run. */
 export type Part =
   | { kind: "text"; text: string }
-  | { kind: "tool"; call_id: string; tool: string; input: Record<string, unknown>; outcome?: ToolOutcome; output?: string };
+  | {
+    kind: "tool";
+    call_id: string;
+    tool: string;
+    input: Record<string, unknown>;
+    outcome?: ToolOutcome;
+    output?: string;
+  };
 
 /** Where a turn is: still answering, or how it ended. */
 export type TurnStatus = "running" | "done" | "interrupted" | "error";
@@ -72,7 +79,12 @@ export class Transcript {
 
   /** A deep copy, so later changes cannot leak into an answer not yet serialised. */
   snapshot(): Snapshot {
-    return { seq: this.session.latestSeq, title: this.title, created_at: this.createdAt, turns: structuredClone(this.#turns) };
+    return {
+      seq: this.session.latestSeq,
+      title: this.title,
+      created_at: this.createdAt,
+      turns: structuredClone(this.#turns),
+    };
   }
 
   /** The finished turns as chat messages, for a model. */
@@ -81,7 +93,9 @@ export class Transcript {
       .filter((turn) => turn.status !== "running")
       .flatMap((turn) => {
         const answer = turn.parts.flatMap((part) => (part.kind === "text" ? [part.text.trim()] : [])).join("\n\n");
-        return answer ? [{ role: "user" as const, content: turn.prompt }, { role: "assistant" as const, content: answer }] : [];
+        return answer
+          ? [{ role: "user" as const, content: turn.prompt }, { role: "assistant" as const, content: answer }]
+          : [];
       });
   }
 
@@ -98,8 +112,16 @@ export class Transcript {
    * agent failure that is not an `AgentError`), after ending the turn. `signal` (the call's)
    * also stops it.
    */
-  async run(agent: Agent, prompt: string, signal: AbortSignal): Promise<{ turn_id: string; status: TurnStatus; error?: string }> {
-    if (this.#turns.length >= MAX_TURNS) throw new RpcError(ErrorCode.InvalidRequest, `This chat is full (${MAX_TURNS} turns): start a new chat`, { max_turns: MAX_TURNS });
+  async run(
+    agent: Agent,
+    prompt: string,
+    signal: AbortSignal,
+  ): Promise<{ turn_id: string; status: TurnStatus; error?: string }> {
+    if (this.#turns.length >= MAX_TURNS) {
+      throw new RpcError(ErrorCode.InvalidRequest, `This chat is full (${MAX_TURNS} turns): start a new chat`, {
+        max_turns: MAX_TURNS,
+      });
+    }
     const history = this.messages();
     const record: TurnRecord = { turn_id: `t${this.#turns.length + 1}`, prompt, parts: [], status: "running" };
     this.#turns.push(record);
@@ -114,12 +136,20 @@ export class Transcript {
     } catch (error) {
       if (turnSignal.aborted) this.#finish(record, "interrupted");
       // Only an AgentError's message is for the user; anything else is a bug, logged by the caller.
-      else this.#finish(record, "error", error instanceof AgentError ? error.message : "the agent failed (see the server log)");
+      else {this.#finish(
+          record,
+          "error",
+          error instanceof AgentError ? error.message : "the agent failed (see the server log)",
+        );}
       if (!turnSignal.aborted && !(error instanceof AgentError)) throw error;
     } finally {
       this.#running.delete(controller);
     }
-    return { turn_id: record.turn_id, status: record.status, ...(record.error === undefined ? {} : { error: record.error }) };
+    return {
+      turn_id: record.turn_id,
+      status: record.status,
+      ...(record.error === undefined ? {} : { error: record.error }),
+    };
   }
 
   #turn(record: TurnRecord, history: ChatMessage[], signal: AbortSignal): Turn {
@@ -145,11 +175,22 @@ export class Transcript {
         const settle = (outcome: ToolOutcome, output?: string) => {
           part.outcome = outcome;
           if (output !== undefined) part.output = output;
-          session.emit("tool.result", { turn_id: record.turn_id, call_id, outcome, ...(output === undefined ? {} : { output }) });
+          session.emit("tool.result", {
+            turn_id: record.turn_id,
+            call_id,
+            outcome,
+            ...(output === undefined ? {} : { output }),
+          });
         };
         let answer: unknown;
         try {
-          answer = await session.request("approval", { session_id: session.id, turn_id: record.turn_id, call_id, tool, input }, { signal });
+          answer = await session.request("approval", {
+            session_id: session.id,
+            turn_id: record.turn_id,
+            call_id,
+            tool,
+            input,
+          }, { signal });
         } catch (error) {
           settle("cancelled");
           // The client could not answer (no handler, an error): treat it as a refusal, not a crash.
@@ -170,6 +211,10 @@ export class Transcript {
   #finish(record: TurnRecord, status: TurnStatus, error?: string): void {
     record.status = status;
     if (error !== undefined) record.error = error;
-    this.session.emit("message.complete", { turn_id: record.turn_id, status, ...(error === undefined ? {} : { error }) });
+    this.session.emit("message.complete", {
+      turn_id: record.turn_id,
+      status,
+      ...(error === undefined ? {} : { error }),
+    });
   }
 }

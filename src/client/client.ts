@@ -7,7 +7,7 @@
  * then send what was queued while disconnected (idempotent calls being retried, then new
  * calls and notifications in the order they were made).
  */
-import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
+import { ErrorCode, type ErrorObject, RpcError } from "../jsonrpc/errors.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import type { SessionEvent, Signature, SignaturesOf } from "./types.ts";
@@ -179,11 +179,17 @@ export class Client<G = unknown> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = () => this.#abandon(call, signal!.reason);
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.#abandon(call, new RpcError(ErrorCode.RequestCancelled, `${method} timed out after ${timeoutMs} ms`)), timeoutMs);
+      const timer = timeoutMs === undefined ? undefined : setTimeout(
+        () =>
+          this.#abandon(call, new RpcError(ErrorCode.RequestCancelled, `${method} timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       signal?.addEventListener("abort", onAbort, { once: true });
       const call: PendingCall = {
         id,
-        text: JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params }),
+        text: JSON.stringify(
+          params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params },
+        ),
         idempotent,
         follows,
         resolve,
@@ -217,7 +223,9 @@ export class Client<G = unknown> {
    * `ConnectionLost` after `close()`, or a -32600 `RpcError` if the batch is over the
    * gateway's `max_batch` or `max_message_bytes`.
    */
-  batch(calls: { method: string; params?: unknown }[]): Promise<({ ok: true; result: unknown } | { ok: false; error: unknown })[]> {
+  batch(
+    calls: { method: string; params?: unknown }[],
+  ): Promise<({ ok: true; result: unknown } | { ok: false; error: unknown })[]> {
     if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
     if (calls.length === 0) return Promise.resolve([]);
     const parts: PendingCall[] = [];
@@ -225,7 +233,16 @@ export class Client<G = unknown> {
       ({ method, params }) =>
         new Promise<unknown>((resolve, reject) => {
           const id = this.#nextId++;
-          parts.push({ id, text: JSON.stringify({ jsonrpc: "2.0", id, method, params }), idempotent: false, follows: true, resolve, reject, sent: false, dispose: () => {} });
+          parts.push({
+            id,
+            text: JSON.stringify({ jsonrpc: "2.0", id, method, params }),
+            idempotent: false,
+            follows: true,
+            resolve,
+            reject,
+            sent: false,
+            dispose: () => {},
+          });
         }),
     );
     const frame = `[${parts.map((call) => call.text).join(",")}]`;
@@ -239,7 +256,11 @@ export class Client<G = unknown> {
       // Queued as separate frames: on reconnect each goes out in order.
       for (const call of parts) this.#outbox.push({ call });
     }
-    return Promise.all(promises.map((p) => p.then((result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error }))));
+    return Promise.all(
+      promises.map((p) =>
+        p.then((result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error }))
+      ),
+    );
   }
 
   /**
@@ -248,7 +269,7 @@ export class Client<G = unknown> {
    */
   on<P = any>(type: string, listener: (event: SessionEvent<P>) => void): () => void {
     let set = this.#listeners.get(type);
-    if (!set) this.#listeners.set(type, (set = new Set()));
+    if (!set) this.#listeners.set(type, set = new Set());
     set.add(listener as (event: SessionEvent) => void);
     return () => set!.delete(listener as (event: SessionEvent) => void);
   }
@@ -328,20 +349,24 @@ export class Client<G = unknown> {
     } catch {
       return; // not ours to answer: the server never sends invalid JSON
     }
-    if (Array.isArray(frame)) for (const message of frame) this.#receiveOne(message);
+    if (Array.isArray(frame)) { for (const message of frame) this.#receiveOne(message); }
     else this.#receiveOne(frame);
   }
 
   #receiveOne(message: any): void {
     if (typeof message !== "object" || message === null) return;
     if (message.method === "event" && message.id === undefined) return this.#event(message.params);
-    if (typeof message.method === "string" && message.id !== undefined) return this.#serve(message.id, message.method, message.params);
+    if (typeof message.method === "string" && message.id !== undefined) {
+      return this.#serve(message.id, message.method, message.params);
+    }
     if (typeof message.id === "number") this.#answer(message.id, message.result, message.error);
   }
 
   #event(event: SessionEvent | undefined): void {
     if (!event || typeof event.type !== "string") return;
-    if (event.type === "gateway.ready" && event.session_id === undefined) return this.#ready(event.payload as ReadyPayload);
+    if (event.type === "gateway.ready" && event.session_id === undefined) {
+      return this.#ready(event.payload as ReadyPayload);
+    }
     const sessionId = event.session_id;
     if (sessionId !== undefined && typeof event.seq === "number") {
       const last = this.#sessions.get(sessionId);
@@ -375,7 +400,7 @@ export class Client<G = unknown> {
     const epochChanged = this.#epoch !== undefined && this.#epoch !== payload.epoch;
     this.#epoch = payload.epoch;
     this.#limits = payload.limits ?? {};
-    if (epochChanged) for (const id of this.#sessions.keys()) this.#sessions.set(id, 0);
+    if (epochChanged) { for (const id of this.#sessions.keys()) this.#sessions.set(id, 0); }
     this.#open = true;
     this.#resolveReady(payload);
     for (const [sessionId, afterSeq] of this.#sessions) this.#resume(sessionId, afterSeq, epochChanged);
@@ -388,13 +413,16 @@ export class Client<G = unknown> {
     this.#setState("open");
     this.#startHeartbeat(payload.heartbeat_ms);
     const generation = this.#generation;
-    if (this.#backoff) this.#later(() => generation === this.#generation && this.#backoff!.reset(), this.#backoff.stableMs);
+    if (this.#backoff) {
+      this.#later(() => generation === this.#generation && this.#backoff!.reset(), this.#backoff.stableMs);
+    }
   }
 
   #resume(sessionId: string, afterSeq: number, epochChanged: boolean): void {
     // Its answer does not follow the session: `unfollow()` while it is on its way must stick.
     this.#call("session.resume", { session_id: sessionId, after_seq: afterSeq }, {}, false).then(
-      (result: any) => this.#report({ session_id: sessionId, truncated: result.truncated, replayed: result.replayed, epochChanged }),
+      (result: any) =>
+        this.#report({ session_id: sessionId, truncated: result.truncated, replayed: result.replayed, epochChanged }),
       (error: unknown) => {
         if (error instanceof ConnectionLost) return; // the next reconnect resumes it again
         this.#sessions.delete(sessionId);
@@ -438,12 +466,19 @@ export class Client<G = unknown> {
       if (this.#open) this.#channel!.send(served.reply);
     };
     const handler = this.#handlers.get(method);
-    if (!handler) return reply({ error: { code: ErrorCode.MethodNotFound, message: "Method not found", data: { method } } });
+    if (!handler) {
+      return reply({ error: { code: ErrorCode.MethodNotFound, message: "Method not found", data: { method } } });
+    }
     Promise.resolve()
       .then(() => handler(params, { signal: served.controller.signal, id: key }))
       .then(
         (result) => reply({ result: result ?? null }),
-        (error: unknown) => reply({ error: error instanceof RpcError ? error.toJSON() : { code: ErrorCode.InternalError, message: "Internal error" } }),
+        (error: unknown) =>
+          reply({
+            error: error instanceof RpcError
+              ? error.toJSON()
+              : { code: ErrorCode.InternalError, message: "Internal error" },
+          }),
       );
   }
 
@@ -481,7 +516,9 @@ export class Client<G = unknown> {
   #refusal(frame: string, count: number): RpcError | undefined {
     const { max_batch: maxBatch = Infinity, max_message_bytes: maxBytes = Infinity } = this.#limits;
     if (count > maxBatch) return new RpcError(ErrorCode.InvalidRequest, "Batch too large", { max_batch: maxBatch });
-    if (exceedsBytes(frame, maxBytes)) return new RpcError(ErrorCode.InvalidRequest, "Message too big", { max_message_bytes: maxBytes });
+    if (exceedsBytes(frame, maxBytes)) {
+      return new RpcError(ErrorCode.InvalidRequest, "Message too big", { max_message_bytes: maxBytes });
+    }
     return undefined;
   }
 

@@ -14,7 +14,17 @@ import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../jsonrpc/protocol.ts";
 import { Client, type ClientOptions, type Dial } from "./client.ts";
 
 export { Client, ConnectionLost } from "./client.ts";
-export type { CallOptions, Channel, ChannelEvents, ClientOptions, ConnectionState, Dial, ReadyPayload, RequestHandler, ResumeReport } from "./client.ts";
+export type {
+  CallOptions,
+  Channel,
+  ChannelEvents,
+  ClientOptions,
+  ConnectionState,
+  Dial,
+  ReadyPayload,
+  RequestHandler,
+  ResumeReport,
+} from "./client.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export type { BuiltinSignatures, SessionEvent, Signature, SignatureOf, SignaturesOf } from "./types.ts";
 export { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
@@ -42,8 +52,13 @@ export function connect<G = unknown>(url: string, options: ConnectOptions = {}):
 }
 
 /** A `Dial` over a standard WebSocket. */
-export function webSocketDial(url: string, { token, ticket, WebSocket: WS = globalThis.WebSocket }: ConnectOptions = {}): Dial {
-  if (typeof WS !== "function") throw new TypeError("no WebSocket constructor: pass options.WebSocket (e.g. the ws package's on Node 20)");
+export function webSocketDial(
+  url: string,
+  { token, ticket, WebSocket: WS = globalThis.WebSocket }: ConnectOptions = {},
+): Dial {
+  if (typeof WS !== "function") {
+    throw new TypeError("no WebSocket constructor: pass options.WebSocket (e.g. the ws package's on Node 20)");
+  }
   return async (events) => {
     let target = url;
     if (ticket) target += `${url.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(await ticket())}`;

@@ -105,8 +105,7 @@ export interface TokenAuthOptions {
  */
 export function tokenAuth(options: TokenAuthOptions): (c: Context) => Promise<string | null> {
   const entries = Object.entries(options.tokens ?? {});
-  const verify =
-    options.verify ??
+  const verify = options.verify ??
     ((token: string) => {
       // Compare against every token, never stopping early.
       let principal: string | null = null;

@@ -2,7 +2,7 @@
 import * as v from "valibot";
 import { IdSchema } from "../jsonrpc/schema.ts";
 import type { Connection } from "./connection.ts";
-import { method, toEntry, type MethodEntry } from "./method.ts";
+import { method, type MethodEntry, toEntry } from "./method.ts";
 
 const PONG = { ok: true } as const;
 const SessionId = v.pipe(v.string(), v.maxLength(128));
@@ -38,7 +38,8 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
       "session.events.since",
       method({
         params: v.object({ session_id: SessionId, after_seq: Seq }),
-        handler: (p, ctx) => (ctx.connection as Connection).sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq),
+        handler: (p, ctx) =>
+          (ctx.connection as Connection).sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq),
       }),
       "concurrent",
     ),

@@ -8,15 +8,15 @@
  */
 import { decode, errorObject, errorResponse, resultResponse } from "../jsonrpc/codec.ts";
 import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
-import { ErrorCode, RpcError, type ErrorObject } from "../jsonrpc/errors.ts";
+import { ErrorCode, type ErrorObject, RpcError } from "../jsonrpc/errors.ts";
 import { nestedDeeperThan, textDepth } from "../jsonrpc/depth.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
-import { SocketTransport, type BacklogLimits, type TransportEvents } from "../transport/socket-transport.ts";
+import { type BacklogLimits, SocketTransport, type TransportEvents } from "../transport/socket-transport.ts";
 import { CloseCode, type TransportFailure, type TransportSocket } from "../transport/transport.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
 import type { CreateSessionOptions, Session, SessionViewer } from "../sessions/session.ts";
 import type { ConnectionHandle, HandlerContext, SessionsHandle } from "./context.ts";
-import { preview, type Logger } from "./logger.ts";
+import { type Logger, preview } from "./logger.ts";
 import type { MethodEntry } from "./method.ts";
 
 /** What a connection needs from its gateway. */
@@ -96,7 +96,8 @@ class Call implements HandlerContext {
 
   get sessions(): SessionsHandle {
     return (this.#sessions ??= {
-      create: (options?: CreateSessionOptions) => this.#bind(this.connection.sessionRegistry.create(this.connection, options)),
+      create: (options?: CreateSessionOptions) =>
+        this.#bind(this.connection.sessionRegistry.create(this.connection, options)),
       list: () => this.connection.sessionRegistry.list(this.connection.principal),
     });
   }
@@ -245,7 +246,10 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   /** Answers -32600 (id null) for a frame refused whole: binary, a batch over `maxBatch`, a line over the size limit on stdio. */
   reject(message: string, data?: unknown): void {
     // As one invalid message, so that a flood of such frames is rate-limited like any other.
-    this.#receiveOne({ kind: "invalid", id: null, error: errorObject(ErrorCode.InvalidRequest, message, data) }, undefined);
+    this.#receiveOne(
+      { kind: "invalid", id: null, error: errorObject(ErrorCode.InvalidRequest, message, data) },
+      undefined,
+    );
   }
 
   /** Cancels the in-flight request `id`; it answers -32800. Returns false if there is none. */
@@ -370,7 +374,11 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
       return;
     }
     if (message?.kind === "request") {
-      this.#write(batch, message.id, errorObject(ErrorCode.Overloaded, "Overloaded: too many messages per second", { messages_per_second: rate }));
+      this.#write(
+        batch,
+        message.id,
+        errorObject(ErrorCode.Overloaded, "Overloaded: too many messages per second", { messages_per_second: rate }),
+      );
     }
   }
 
@@ -378,21 +386,45 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     const entry = this.#host.methods.get(message.method);
     const id = message.kind === "request" ? message.id : undefined;
     if (this.#mayBeDeep && nestedDeeperThan(message.params, this.#host.limits.maxParamsDepth)) {
-      if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.InvalidParams, "Invalid params: nested too deeply", { max_depth: this.#host.limits.maxParamsDepth }));
+      if (id !== undefined) {
+        this.#write(
+          batch,
+          id,
+          errorObject(ErrorCode.InvalidParams, "Invalid params: nested too deeply", {
+            max_depth: this.#host.limits.maxParamsDepth,
+          }),
+        );
+      }
       return;
     }
     if (!entry) {
-      if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.MethodNotFound, "Method not found", { method: message.method }));
+      if (id !== undefined) {
+        this.#write(batch, id, errorObject(ErrorCode.MethodNotFound, "Method not found", { method: message.method }));
+      }
       return;
     }
     if (entry.mode !== "immediate") {
       if (this.inFlight >= this.#host.limits.maxInFlight) {
-        if (id !== undefined) this.#write(batch, id, errorObject(ErrorCode.Overloaded, "Overloaded: too many requests in flight", { max_in_flight: this.#host.limits.maxInFlight }));
-        else this.#host.log.warn("notification dropped: too many in flight", { peer: this.peer, method: preview(message.method) });
+        if (id !== undefined) {
+          this.#write(
+            batch,
+            id,
+            errorObject(ErrorCode.Overloaded, "Overloaded: too many requests in flight", {
+              max_in_flight: this.#host.limits.maxInFlight,
+            }),
+          );
+        } else {this.#host.log.warn("notification dropped: too many in flight", {
+            peer: this.peer,
+            method: preview(message.method),
+          });}
         return;
       }
       if (id !== undefined && id !== null && this.#byId?.get(id)?.done === false) {
-        this.#write(batch, id, errorObject(ErrorCode.InvalidRequest, "Duplicate id: a request with this id is in flight"));
+        this.#write(
+          batch,
+          id,
+          errorObject(ErrorCode.InvalidRequest, "Duplicate id: a request with this id is in flight"),
+        );
         return;
       }
     }
@@ -468,7 +500,12 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   #errorFor(call: Call, error: unknown): ErrorObject {
     if (error instanceof RpcError) return error.toJSON();
     this.stats.dispatch_crashes++;
-    this.#host.log.error("handler failed", { peer: this.peer, method: preview(call.method), id: preview(call.id), error });
+    this.#host.log.error("handler failed", {
+      peer: this.peer,
+      method: preview(call.method),
+      id: preview(call.id),
+      error,
+    });
     return INTERNAL_ERROR;
   }
 

@@ -17,7 +17,9 @@ interface ContentDescriptor {
 /** Builds the OpenRPC document for `methods`. */
 export function openRpcDocument(title: string, version: string, methods: Iterable<MethodEntry>): JsonSchema {
   const list = [];
-  for (const entry of methods) list.push({ name: entry.name, ...describeParams(entry), result: { name: "result", schema: {} } });
+  for (const entry of methods) {
+    list.push({ name: entry.name, ...describeParams(entry), result: { name: "result", schema: {} } });
+  }
   list.sort((a, b) => (a.name < b.name ? -1 : 1));
   return { openrpc: "1.3.2", info: { title, version }, methods: list };
 }
@@ -26,10 +28,16 @@ function describeParams(entry: MethodEntry): { params: ContentDescriptor[]; para
   const schema = entry.params ? paramsJsonSchema(entry.params) : undefined;
   if (!schema) return { params: [], paramStructure: "either" };
   const properties = schema.properties as Record<string, JsonSchema> | undefined;
-  if (schema.type !== "object" || !properties) return { params: [{ name: "params", schema }], paramStructure: "either" };
+  if (schema.type !== "object" || !properties) {
+    return { params: [{ name: "params", schema }], paramStructure: "either" };
+  }
   const required = new Set((schema.required as string[] | undefined) ?? []);
   return {
-    params: Object.entries(properties).map(([name, property]) => ({ name, schema: property, required: required.has(name) })),
+    params: Object.entries(properties).map(([name, property]) => ({
+      name,
+      schema: property,
+      required: required.has(name),
+    })),
     paramStructure: "by-name",
   };
 }

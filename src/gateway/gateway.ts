@@ -5,14 +5,14 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
 import { CloseCode, type TransportSocket } from "../transport/transport.ts";
-import { SessionRegistry, type SessionOptions } from "../sessions/registry.ts";
+import { type SessionOptions, SessionRegistry } from "../sessions/registry.ts";
 import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
 import { openRpcDocument } from "./discover.ts";
-import { createGuard, createHandler, wsContextAdapter, type GuardOptions, type SocketAdapter } from "./hono.ts";
+import { createGuard, createHandler, type GuardOptions, type SocketAdapter, wsContextAdapter } from "./hono.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
-import { toEntry, type MethodEntry, type MethodTable } from "./method.ts";
+import { type MethodEntry, type MethodTable, toEntry } from "./method.ts";
 
 /** Per-connection and gateway-wide limits. Every field has a default. */
 export interface Limits {
@@ -151,16 +151,26 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   const connections = new Set<Connection>();
   const perPrincipal = new Map<string, number>();
   const sessions = new SessionRegistry(options.sessions ?? {}, epoch, (message, fields) => log.error(message, fields));
-  const readyLimits = { max_message_bytes: limits.maxMessageBytes, max_batch: limits.maxBatch, max_in_flight: limits.maxInFlight };
+  const readyLimits = {
+    max_message_bytes: limits.maxMessageBytes,
+    max_batch: limits.maxBatch,
+    max_in_flight: limits.maxInFlight,
+  };
 
   // A Map, so a method name can never reach a prototype member (`__proto__`, `toString`).
   const methods = new Map<string, MethodEntry>();
   let document: unknown;
-  for (const entry of builtinMethods(() => (document ??= openRpcDocument(name, options.version ?? "0.0.0", methods.values())))) {
+  for (
+    const entry of builtinMethods(
+      () => (document ??= openRpcDocument(name, options.version ?? "0.0.0", methods.values())),
+    )
+  ) {
     methods.set(entry.name, entry);
   }
   for (const key of Object.keys(options.methods)) {
-    if (RESERVED.test(key) || BUILTIN_NAMES.has(key)) throw new Error(`method name "${key}" is reserved (rpc.*, gateway.* and the session built-ins)`);
+    if (RESERVED.test(key) || BUILTIN_NAMES.has(key)) {
+      throw new Error(`method name "${key}" is reserved (rpc.*, gateway.* and the session built-ins)`);
+    }
     methods.set(key, toEntry(key, options.methods[key]!));
   }
 
@@ -218,11 +228,10 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     open(socket, peer, principal = ANONYMOUS) {
       // guard() checks before the upgrade, but upgrades it let through may open together
       // (Deno opens them only after answering them all), so the cap and shutdown hold here too.
-      const refused = closing
-        ? "shutdown"
-        : connections.size >= limits.maxConnections || (options.auth && gateway.connectionsOf(principal) >= limits.maxConnectionsPerPrincipal)
-          ? "too_many_connections"
-          : undefined;
+      const refused = closing ? "shutdown" : connections.size >= limits.maxConnections ||
+          (options.auth && gateway.connectionsOf(principal) >= limits.maxConnectionsPerPrincipal)
+        ? "too_many_connections"
+        : undefined;
       if (!refused) startOnce();
       const connection = new Connection(host, socket, peer, principal);
       connections.add(connection);

@@ -47,7 +47,8 @@ const PRINCIPAL = "switchboard.principal";
 
 /** Builds `(c) => WSEvents` for a gateway; every call is one connection. */
 export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (c: Context) => GatewayEvents {
-  return (c) => new ConnectionEvents(gateway, adapter, adapter.peer(c), c.get(PRINCIPAL as never) as string | undefined);
+  return (c) =>
+    new ConnectionEvents(gateway, adapter, adapter.peer(c), c.get(PRINCIPAL as never) as string | undefined);
 }
 
 /**
@@ -163,7 +164,9 @@ export function createGuard(gateway: Gateway, policy: GuardPolicy): MiddlewareHa
     if (host !== "" && !wellFormedHost(host)) return c.text("malformed Host header", 400);
     if (hosts && !hosts.includes(hostName(host))) return c.text("host not allowed", 403);
     const origin = c.req.header("origin");
-    if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, host)) return c.text("origin not allowed", 403);
+    if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, host)) {
+      return c.text("origin not allowed", 403);
+    }
     const protocols = offeredProtocols(c);
     if (protocols.some((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX)) && protocols[0] !== SUBPROTOCOL) {
       return c.text(`offer ${SUBPROTOCOL} first, then the token`, 400);
@@ -171,7 +174,9 @@ export function createGuard(gateway: Gateway, policy: GuardPolicy): MiddlewareHa
     if (auth) {
       const principal = await auth(c);
       if (principal === null) return c.text("unauthorized", 401);
-      if (gateway.connectionsOf(principal) >= gateway.limits.maxConnectionsPerPrincipal) return c.text("too many connections", 503);
+      if (gateway.connectionsOf(principal) >= gateway.limits.maxConnectionsPerPrincipal) {
+        return c.text("too many connections", 503);
+      }
       c.set(PRINCIPAL as never, principal as never);
     }
     await next();

@@ -22,7 +22,7 @@ export function consoleLogger(level: LogLevel = "info"): Logger {
   const line = (at: LogLevel) => (message: string, fields?: LogFields) => {
     if (rank[at] < min) return;
     let text = `${at} ${message}`;
-    if (fields) for (const key in fields) text += ` ${key}=${format(fields[key])}`;
+    if (fields) { for (const key in fields) text += ` ${key}=${format(fields[key])}`; }
     console.error(text);
   };
   return { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") };

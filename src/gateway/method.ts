@@ -60,7 +60,11 @@ export interface MethodEntry {
 }
 
 /** Normalises a table entry into a `MethodEntry`. */
-export function toEntry(name: string, definition: BareMethod | MethodDefinition<any, any, any>, mode?: Mode): MethodEntry {
+export function toEntry(
+  name: string,
+  definition: BareMethod | MethodDefinition<any, any, any>,
+  mode?: Mode,
+): MethodEntry {
   if (typeof definition === "function") {
     return { name, mode: mode ?? "inline", params: undefined, invoke: definition };
   }

@@ -12,13 +12,13 @@
  * Liveness is ours, as on Node: Bun's own `idleTimeout` rounds 1–7 s up to 8 s and pings on a
  * 4-second clock, so it cannot keep a `peerTimeoutMs` of a few seconds or less.
  */
-import type { ServerWebSocket, Server as BunServer } from "bun";
-import { upgradeWebSocket, websocket, type BunWebSocketData } from "hono/bun";
+import type { Server as BunServer, ServerWebSocket } from "bun";
+import { type BunWebSocketData, upgradeWebSocket, websocket } from "hono/bun";
 import type { Gateway, SocketAdapter } from "../mod.ts";
-import { RECEIVE, type GatewayEvents } from "../gateway/hono.ts";
-import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
+import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
 
-export type { Server, ServeOptions };
+export type { ServeOptions, Server };
 
 /**
  * What `hono/bun`'s `upgradeWebSocket` leaves in `ws.data` (`events` is ours when `RECEIVE` is

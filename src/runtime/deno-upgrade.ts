@@ -6,7 +6,7 @@
  * an object literal of closures for every socket (see `ws-context.ts`).
  */
 import { defineWebSocketHelper, type WSContext } from "hono/ws";
-import { RECEIVE, type GatewayEvents } from "../gateway/hono.ts";
+import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
 import { offeredProtocols, SUBPROTOCOL } from "../gateway/auth.ts";
 import { socketContext } from "./ws-context.ts";
 

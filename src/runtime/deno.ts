@@ -5,9 +5,9 @@
  */
 import { upgradeWebSocket } from "./deno-upgrade.ts";
 import type { Gateway, SocketAdapter } from "../mod.ts";
-import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
 
-export type { Server, ServeOptions };
+export type { ServeOptions, Server };
 
 const adapter: SocketAdapter = {
   // Deno's WebSocket is standard, `bufferedAmount` included: it is a transport socket as it is.

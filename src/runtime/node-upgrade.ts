@@ -16,7 +16,7 @@ import type { Http2SecureServer, Http2Server } from "node:http2";
 import type { Hono } from "hono";
 import { defineWebSocketHelper, type WSEvents } from "hono/ws";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
-import { RECEIVE, type GatewayEvents } from "../gateway/hono.ts";
+import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
 import { socketContext } from "./ws-context.ts";
 
 /** Where the `upgrade` listener waits for the route's events. */
@@ -99,7 +99,9 @@ function upgradeRequest(request: IncomingMessage): Request {
 
 /** Ends the handshake with `status`; a plain-text body (the guard's reason) goes along. */
 async function refuse(socket: Socket, status: number, response?: Response): Promise<void> {
-  const text = response?.headers.get("content-type")?.startsWith("text/plain") ? await response.text().catch(() => "") : "";
+  const text = response?.headers.get("content-type")?.startsWith("text/plain")
+    ? await response.text().catch(() => "")
+    : "";
   if (socket.destroyed) return;
   const body = new TextEncoder().encode(text);
   const reason = STATUS_TEXT[status] ?? "";
@@ -129,7 +131,8 @@ function attach(ws: WebSocket, events: Partial<GatewayEvents>): void {
     "message",
     events[RECEIVE]
       ? (data: RawData, binary: boolean) => events[RECEIVE]!(binary ? data : String(data))
-      : (data: RawData, binary: boolean) => events.onMessage?.(new MessageEvent("message", { data: binary ? (data as ArrayBuffer) : String(data) }), ctx),
+      : (data: RawData, binary: boolean) =>
+        events.onMessage?.(new MessageEvent("message", { data: binary ? (data as ArrayBuffer) : String(data) }), ctx),
   );
   ws.on("close", (code: number, reason: Buffer) => events.onClose?.(closeEvent(code, String(reason)), ctx));
   ws.on("error", (error: Error) => events.onError?.(Object.assign(new Event("error"), { error }), ctx));

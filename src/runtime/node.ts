@@ -5,19 +5,19 @@
  * one socket write. Upgrades go through our own helper (`node-upgrade.ts`), which keeps no
  * request alive per connection.
  */
-import { serve as serveHono, type HttpBindings } from "@hono/node-server";
+import { type HttpBindings, serve as serveHono } from "@hono/node-server";
 import type { Socket } from "node:net";
 import { once } from "node:events";
 import { Readable, Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
-import { WebSocketServer, type WebSocket } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { Gateway, SocketAdapter } from "../mod.ts";
 import type { TransportSocket } from "../transport/transport.ts";
 import { SUBPROTOCOL } from "../gateway/auth.ts";
 import { acceptUpgrades, upgradeWebSocket } from "./node-upgrade.ts";
-import { baseUrl, guardFor, resolveServeOptions, type Server, type ServeOptions } from "./serve-options.ts";
+import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
 
-export type { Server, ServeOptions };
+export type { ServeOptions, Server };
 export { upgradeWebSocket };
 
 /**

@@ -5,12 +5,12 @@
  */
 import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
 import {
-  randomId,
-  Session,
   type CreateSessionOptions,
   type EndReason,
   type OrphanPolicy,
+  randomId,
   type ResumeResult,
+  Session,
   type SessionHost,
   type SessionViewer,
 } from "./session.ts";
@@ -79,9 +79,11 @@ export class SessionRegistry {
     this.#onOrphan = options.onOrphan;
     this.#hooks = options.hooks ?? {};
     this.#logError = logError;
-    this.store =
-      options.store ??
-      new MemoryStore({ maxEvents: options.replay?.maxEvents ?? 512, maxBytes: options.replay?.maxBytes ?? 4 << 20 }, options.replayBudgetBytes ?? 64 << 20);
+    this.store = options.store ??
+      new MemoryStore(
+        { maxEvents: options.replay?.maxEvents ?? 512, maxBytes: options.replay?.maxBytes ?? 4 << 20 },
+        options.replayBudgetBytes ?? 64 << 20,
+      );
     this.#host = {
       store: this.store,
       requestOpened: (id, session) => this.#requests.set(id, session),
@@ -137,14 +139,27 @@ export class SessionRegistry {
   }
 
   /** `session.events.since`: the kept events after `afterSeq`, without attaching. */
-  since(principal: string, id: string, afterSeq: number): { events: unknown[]; latest_seq: number; truncated: boolean } {
+  since(
+    principal: string,
+    id: string,
+    afterSeq: number,
+  ): { events: unknown[]; latest_seq: number; truncated: boolean } {
     const session = this.use(id, principal);
     const { frames, truncated } = this.store.read(id, afterSeq);
-    return { events: frames.map((frame) => (JSON.parse(frame) as { params: unknown }).params), latest_seq: session.latestSeq, truncated };
+    return {
+      events: frames.map((frame) => (JSON.parse(frame) as { params: unknown }).params),
+      latest_seq: session.latestSeq,
+      truncated,
+    };
   }
 
   /** Routes a client's reply to the session request it answers; false (dropped) if none is open for this viewer. */
-  reply(viewer: SessionViewer, id: unknown, result: unknown, error: { code: number; message: string; data?: unknown } | undefined): boolean {
+  reply(
+    viewer: SessionViewer,
+    id: unknown,
+    result: unknown,
+    error: { code: number; message: string; data?: unknown } | undefined,
+  ): boolean {
     if (typeof id !== "string") return false;
     const session = this.#requests.get(id);
     if (!session || !session.hasViewer(viewer)) return false;

@@ -195,7 +195,9 @@ export class Session {
     if (signal?.aborted) return Promise.reject(cancelled(id, "cancelled"));
     return new Promise((resolve, reject) => {
       const onAbort = () => this.#cancelRequest(id, "cancelled");
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.#cancelRequest(id, "timeout"), timeoutMs);
+      const timer = timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => this.#cancelRequest(id, "timeout"), timeoutMs);
       signal?.addEventListener("abort", onAbort, { once: true });
       const dispose = () => {
         clearTimeout(timer);
@@ -294,5 +296,11 @@ export class Session {
 }
 
 function cancelled(id: string, reason: string): RpcError {
-  return new RpcError(ErrorCode.RequestCancelled, `Server request ${reason === "session_closed" ? "cancelled: session closed" : reason === "timeout" ? "timed out" : "cancelled"}`, { id, reason });
+  return new RpcError(
+    ErrorCode.RequestCancelled,
+    `Server request ${
+      reason === "session_closed" ? "cancelled: session closed" : reason === "timeout" ? "timed out" : "cancelled"
+    }`,
+    { id, reason },
+  );
 }

@@ -277,7 +277,10 @@ export class SocketTransport implements Transport {
     // from inside `close()`, which would otherwise look like the peer's doing.
     this.#events.onFailure?.(reason, error);
     try {
-      this.#socket.close(reason === "send_stalled" || reason === "send_failed" ? CloseCode.Internal : CloseCode.TryAgainLater, reason);
+      this.#socket.close(
+        reason === "send_stalled" || reason === "send_failed" ? CloseCode.Internal : CloseCode.TryAgainLater,
+        reason,
+      );
     } catch {
       // The socket is already gone.
     }

@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
-import { ErrorCode, method, type Gateway } from "../../src/mod.ts";
+import { ErrorCode, type Gateway, method } from "../../src/mod.ts";
 import { Bystander } from "../helpers/bystander.ts";
 import { Opcode, RawSocket } from "../helpers/raw-socket.ts";
-import { runtime, startGateway, until, type LogEntry } from "../helpers/runtime.ts";
+import { type LogEntry, runtime, startGateway, until } from "../helpers/runtime.ts";
 
 const echo = (p: unknown) => p;
 // deno-lint-ignore no-explicit-any
@@ -25,13 +25,16 @@ async function attacker(wsUrl: string): Promise<RawSocket> {
 }
 
 /** A request frame's text. */
-const request = (id: unknown, method: string, params?: unknown) => JSON.stringify({ jsonrpc: "2.0", id, method, params });
+const request = (id: unknown, method: string, params?: unknown) =>
+  JSON.stringify({ jsonrpc: "2.0", id, method, params });
 
 /** Waits until only the bystander's connection is left. */
-const onlyBystanderLeft = (gateway: Gateway) => until(() => gateway.connections.size === 1, 3_000, "the attacking connection to be released");
+const onlyBystanderLeft = (gateway: Gateway) =>
+  until(() => gateway.connections.size === 1, 3_000, "the attacking connection to be released");
 
 /** The teardown lines the gateway logged. */
-const teardowns = (logs: LogEntry[]) => logs.filter((entry) => entry.message === "connection closed").map((entry) => entry.fields!);
+const teardowns = (logs: LogEntry[]) =>
+  logs.filter((entry) => entry.message === "connection closed").map((entry) => entry.fields!);
 
 test(`a frame of maxMessageBytes + 1, sent raw whole or in fragments, closes 1009 on ${runtime}; exactly maxMessageBytes is answered`, async () => {
   await using gw = await startGateway({ limits: { maxMessageBytes: 1024 }, methods: { echo } });
@@ -112,11 +115,21 @@ test("a flood over messagesPerSecond is answered -32003, and closed 1008 when it
   socket.sendTexts(Array.from({ length: 300 }, (_, i) => request(i, "echo", [i])));
   const replies: Reply[] = [];
   for (let i = 0; i < 300; i++) replies.push(await socket.next());
-  assert.deepEqual(replies.map((reply) => reply.id), Array.from({ length: 300 }, (_, i) => i), "every request answered, in order");
+  assert.deepEqual(
+    replies.map((reply) => reply.id),
+    Array.from({ length: 300 }, (_, i) => i),
+    "every request answered, in order",
+  );
   assert.ok(replies.slice(0, 200).every((reply) => reply.result?.[0] === reply.id), "the bucket's 200 run");
   const refused = replies.filter((reply) => reply.error);
   assert.ok(refused.length >= 1, "some are refused");
-  for (const reply of refused) assert.deepEqual(reply.error, { code: ErrorCode.Overloaded, message: "Overloaded: too many messages per second", data: { messages_per_second: 200 } });
+  for (const reply of refused) {
+    assert.deepEqual(reply.error, {
+      code: ErrorCode.Overloaded,
+      message: "Overloaded: too many messages per second",
+      data: { messages_per_second: 200 },
+    });
+  }
   await bystander.check("the bystander during the flood");
 
   // Within the rate again, the same connection is served.
@@ -155,7 +168,10 @@ test("a flood over messagesPerSecond is answered -32003, and closed 1008 when it
 
 test("binary frames and oversized batches count against messagesPerSecond too: a flood of them is closed 1008", async () => {
   let ran = 0;
-  await using gw = await startGateway({ limits: { messagesPerSecond: 200, maxBatch: 2 }, methods: { echo, count: () => ++ran } });
+  await using gw = await startGateway({
+    limits: { messagesPerSecond: 200, maxBatch: 2 },
+    methods: { echo, count: () => ++ran },
+  });
   const bystander = await Bystander.join(gw.wsUrl);
   const socket = await attacker(gw.wsUrl);
   const batch = JSON.stringify([0, 1, 2].map((i) => ({ jsonrpc: "2.0", id: i, method: "count" })));
@@ -166,7 +182,9 @@ test("binary frames and oversized batches count against messagesPerSecond too: a
   const { code } = await socket.closedWithin();
   assert.ok(code === 1008 || (runtime === "deno" && code === 1006), `closed with ${code}`);
   assert.ok(socket.texts.length < 600, `${socket.texts.length} of 600 answered`);
-  for (const text of socket.texts) assert.deepEqual([JSON.parse(text).id, JSON.parse(text).error.code], [null, ErrorCode.InvalidRequest]);
+  for (const text of socket.texts) {
+    assert.deepEqual([JSON.parse(text).id, JSON.parse(text).error.code], [null, ErrorCode.InvalidRequest]);
+  }
   assert.equal(ran, 0, "no call of an oversized batch ran");
   await onlyBystanderLeft(gw.gateway);
   assert.equal(teardowns(gw.logs)[0]!.reason, "rate_limited");
@@ -180,19 +198,28 @@ test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed; 600
   });
   const bystander = await Bystander.join(gw.wsUrl);
   const socket = await attacker(gw.wsUrl);
-  const nest = (depth: number) => ({ array: "[".repeat(depth) + "]".repeat(depth), object: '{"a":'.repeat(depth) + "1" + "}".repeat(depth) });
+  const nest = (depth: number) => ({
+    array: "[".repeat(depth) + "]".repeat(depth),
+    object: '{"a":'.repeat(depth) + "1" + "}".repeat(depth),
+  });
 
   // Long frames are refused whole before JSON.parse would build 100,000 nested arrays.
   const hostile = nest(100_000);
-  const refused = { jsonrpc: "2.0", id: null, error: { code: ErrorCode.InvalidRequest, message: "Nested too deep", data: { max_depth: 32 } } };
-  for (const frame of [
-    `{"jsonrpc":"2.0","id":1,"method":"echo","params":${hostile.array}}`,
-    `{"jsonrpc":"2.0","id":2,"method":"typed","params":${hostile.object}}`,
-    `[{"jsonrpc":"2.0","id":3,"method":"echo","params":${hostile.array}}]`,
-    `{"jsonrpc":"2.0","method":"echo","params":${hostile.array}}`,
-    `{"jsonrpc":"2.0","id":"srq-none","result":${hostile.array}}`,
-    `{"jsonrpc":"2.0","id":${hostile.array},"method":"echo","params":[]}`,
-  ]) {
+  const refused = {
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: ErrorCode.InvalidRequest, message: "Nested too deep", data: { max_depth: 32 } },
+  };
+  for (
+    const frame of [
+      `{"jsonrpc":"2.0","id":1,"method":"echo","params":${hostile.array}}`,
+      `{"jsonrpc":"2.0","id":2,"method":"typed","params":${hostile.object}}`,
+      `[{"jsonrpc":"2.0","id":3,"method":"echo","params":${hostile.array}}]`,
+      `{"jsonrpc":"2.0","method":"echo","params":${hostile.array}}`,
+      `{"jsonrpc":"2.0","id":"srq-none","result":${hostile.array}}`,
+      `{"jsonrpc":"2.0","id":${hostile.array},"method":"echo","params":[]}`,
+    ]
+  ) {
     socket.send(Opcode.Text, frame);
     assert.deepEqual(await socket.next(), refused);
   }
@@ -203,24 +230,42 @@ test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed; 600
 
   // A long frame nested past the cap but not absurdly is parsed: each request gets its own answer.
   const long = "x".repeat(5_000);
-  socket.send(Opcode.Text, `[${request(10, "echo", [long])},{"jsonrpc":"2.0","id":11,"method":"echo","params":${nest(40).array}}]`);
+  socket.send(
+    Opcode.Text,
+    `[${request(10, "echo", [long])},{"jsonrpc":"2.0","id":11,"method":"echo","params":${nest(40).array}}]`,
+  );
   const mixed = (await socket.next()) as Reply[];
-  assert.deepEqual(mixed.map((reply) => [reply.id, reply.error?.code]), [[10, undefined], [11, ErrorCode.InvalidParams]]);
+  assert.deepEqual(mixed.map((reply) => [reply.id, reply.error?.code]), [[10, undefined], [
+    11,
+    ErrorCode.InvalidParams,
+  ]]);
 
   // Shorter frames are parsed, and the depth check answers with the request's id.
   const deep = nest(600);
-  const tooDeep = { code: ErrorCode.InvalidParams, message: "Invalid params: nested too deeply", data: { max_depth: 32 } };
+  const tooDeep = {
+    code: ErrorCode.InvalidParams,
+    message: "Invalid params: nested too deeply",
+    data: { max_depth: 32 },
+  };
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":5,"method":"echo","params":${deep.array}}`);
   assert.deepEqual(await socket.next(), { jsonrpc: "2.0", id: 5, error: tooDeep });
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":6,"method":"typed","params":${deep.object}}`);
-  assert.deepEqual(await socket.next(), { jsonrpc: "2.0", id: 6, error: tooDeep }, "refused before the schema walks it");
+  assert.deepEqual(
+    await socket.next(),
+    { jsonrpc: "2.0", id: 6, error: tooDeep },
+    "refused before the schema walks it",
+  );
   socket.send(Opcode.Text, `[{"jsonrpc":"2.0","id":7,"method":"echo","params":${deep.array}}]`);
   assert.deepEqual(await socket.next(), [{ jsonrpc: "2.0", id: 7, error: tooDeep }], "inside a batch");
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","method":"echo","params":${deep.array}}`);
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":"srq-none","result":${deep.array}}`);
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":${deep.array},"method":"echo","params":[]}`);
   const byId = (await socket.next()) as Reply;
-  assert.deepEqual([byId.id, byId.error.code], [null, ErrorCode.InvalidRequest], "a notification and a stray reply got no answer; a deep id is no id");
+  assert.deepEqual(
+    [byId.id, byId.error.code],
+    [null, ErrorCode.InvalidRequest],
+    "a notification and a stray reply got no answer; a deep id is no id",
+  );
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":8,"method":${deep.object}}`);
   const byMethod = (await socket.next()) as Reply;
   assert.deepEqual([byMethod.id, byMethod.error.code], [8, ErrorCode.InvalidRequest]);
@@ -239,7 +284,16 @@ test("prototype member names are no methods (-32601), and __proto__ / constructo
   });
   const bystander = await Bystander.join(gw.wsUrl);
   const socket = await attacker(gw.wsUrl);
-  const names = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "isPrototypeOf", "__defineGetter__", "__lookupGetter__"];
+  const names = [
+    "__proto__",
+    "constructor",
+    "toString",
+    "hasOwnProperty",
+    "valueOf",
+    "isPrototypeOf",
+    "__defineGetter__",
+    "__lookupGetter__",
+  ];
 
   socket.sendTexts(names.map((name) => request(name, name, {})));
   for (const name of names) {
@@ -265,7 +319,11 @@ test("prototype member names are no methods (-32601), and __proto__ / constructo
     const reply = (await socket.next()) as Reply;
     if (name === "echo") assert.equal(JSON.stringify(reply.result), params, "echoed as plain data");
     else if (params.startsWith('{"name"')) assert.equal(reply.result, "hi x");
-    else assert.equal(reply.error?.code, ErrorCode.InvalidParams, `${name} ${params}: a key under __proto__ is not a param`);
+    else {assert.equal(
+        reply.error?.code,
+        ErrorCode.InvalidParams,
+        `${name} ${params}: a key under __proto__ is not a param`,
+      );}
   }
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
   assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted"), false);
@@ -280,8 +338,13 @@ test("a batch over maxBatch answers one -32600 (id null) and runs none of it; th
   await using gw = await startGateway({ limits: { maxBatch: 5 }, methods: { echo, count: () => ++ran } });
   const bystander = await Bystander.join(gw.wsUrl);
   const socket = await attacker(gw.wsUrl);
-  const batchOf = (n: number) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "count" })));
-  const tooLarge = { jsonrpc: "2.0", id: null, error: { code: ErrorCode.InvalidRequest, message: "Batch too large", data: { max_batch: 5 } } };
+  const batchOf = (n: number) =>
+    JSON.stringify(Array.from({ length: n }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "count" })));
+  const tooLarge = {
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: ErrorCode.InvalidRequest, message: "Batch too large", data: { max_batch: 5 } },
+  };
 
   socket.send(Opcode.Text, batchOf(6));
   assert.deepEqual(await socket.next(), tooLarge);
@@ -308,15 +371,26 @@ test("duplicate in-flight ids under load: each duplicate answers -32600, each or
   });
   const bystander = await Bystander.join(gw.wsUrl);
   const socket = await attacker(gw.wsUrl);
-  const ids: (string | number)[] = [...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => String(i)), "__proto__", "constructor"];
+  const ids: (string | number)[] = [
+    ...Array.from({ length: 10 }, (_, i) => i),
+    ...Array.from({ length: 10 }, (_, i) => String(i)),
+    "__proto__",
+    "constructor",
+  ];
 
   socket.sendTexts(ids.map((id) => request(id, "park", [id])));
   // The bystander parks calls under the very same ids: ids belong to their connection.
   for (const id of ids) bystander.client.send(request(id, "park", ["bystander"]));
   socket.sendTexts(ids.map((id) => request(id, "park", ["duplicate"])));
-  socket.send(Opcode.Text, JSON.stringify(ids.map((id) => ({ jsonrpc: "2.0", id, method: "park", params: ["duplicate"] }))));
+  socket.send(
+    Opcode.Text,
+    JSON.stringify(ids.map((id) => ({ jsonrpc: "2.0", id, method: "park", params: ["duplicate"] }))),
+  );
   // Within one batch: the second of two equal ids is the duplicate.
-  socket.send(Opcode.Text, JSON.stringify(["x", "x"].map((id, i) => ({ jsonrpc: "2.0", id, method: "park", params: [i] }))));
+  socket.send(
+    Opcode.Text,
+    JSON.stringify(["x", "x"].map((id, i) => ({ jsonrpc: "2.0", id, method: "park", params: [i] }))),
+  );
 
   const duplicate = { code: ErrorCode.InvalidRequest, message: "Duplicate id: a request with this id is in flight" };
   for (const id of ids) assert.deepEqual(await socket.next(), { jsonrpc: "2.0", id, error: duplicate });
@@ -341,7 +415,13 @@ test("duplicate in-flight ids under load: each duplicate answers -32600, each or
     { jsonrpc: "2.0", id: "x", error: duplicate },
     { jsonrpc: "2.0", id: "x", result: [0] },
   ]);
-  for (const id of ids) assert.deepEqual(await bystander.client.take((frame) => frame.id === id), { jsonrpc: "2.0", id, result: ["bystander"] });
+  for (const id of ids) {
+    assert.deepEqual(await bystander.client.take((frame) => frame.id === id), {
+      jsonrpc: "2.0",
+      id,
+      result: ["bystander"],
+    });
+  }
 
   // Once answered, an id is free again.
   socket.send(Opcode.Text, request(0, "park", ["again"]));

@@ -31,7 +31,15 @@ test(`Origin on ${runtime}: a cross-site Origin gets 403 before the upgrade; sam
   const bystander = await Bystander.join(gw.wsUrl);
   const port = gw.server.port;
 
-  for (const origin of ["https://evil.example", `http://127.0.0.1:${port + 1}`, "null", "https://app.example.evil.example", `http://localhost:${port}`]) {
+  for (
+    const origin of [
+      "https://evil.example",
+      `http://127.0.0.1:${port + 1}`,
+      "null",
+      "https://app.example.evil.example",
+      `http://localhost:${port}`,
+    ]
+  ) {
     const socket = await RawSocket.open(gw.wsUrl, { origin });
     assert.equal(socket.status, 403, origin);
     assert.equal(socket.headers.upgrade, undefined, `${origin}: refused before the upgrade`);
@@ -59,7 +67,9 @@ test("Host on a loopback-bound serve(): a non-loopback name (DNS rebinding) gets
     { host: `127.0.0.1.evil.example:${port}` },
     { host: `localhost.evil.example:${port}` },
   ];
-  for (const headers of rebinding) assert.equal(await RawSocket.status(gw.wsUrl, headers), 403, JSON.stringify(headers));
+  for (const headers of rebinding) {
+    assert.equal(await RawSocket.status(gw.wsUrl, headers), 403, JSON.stringify(headers));
+  }
   assert.equal(gw.gateway.connections.size, 1);
 
   for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`]) {
@@ -108,13 +118,23 @@ test("tokenAuth: a token after switchboard.v1 in the subprotocol list connects a
   const bystander = await Bystander.join(gw.wsUrl, withToken());
   assert.equal(bystander.client.socket.protocol, SUBPROTOCOL, "a real client sees switchboard.v1");
 
-  const raw = await admitted(gw.wsUrl, { "sec-websocket-protocol": withToken().join(", ") }, "token in the subprotocol list");
+  const raw = await admitted(
+    gw.wsUrl,
+    { "sec-websocket-protocol": withToken().join(", ") },
+    "token in the subprotocol list",
+  );
   assert.equal(raw.headers["sec-websocket-protocol"], SUBPROTOCOL, "the answered subprotocol, on the wire");
   assert.ok(!JSON.stringify(raw.headers).includes(TOKEN), "the token is in no response header");
   raw.destroy();
 
   // Hono's helpers would answer the first offered protocol: the token must never be first.
-  for (const offered of [`${TOKEN_PROTOCOL_PREFIX}${TOKEN}`, `${TOKEN_PROTOCOL_PREFIX}${TOKEN}, ${SUBPROTOCOL}`, `other, ${TOKEN_PROTOCOL_PREFIX}${TOKEN}`]) {
+  for (
+    const offered of [
+      `${TOKEN_PROTOCOL_PREFIX}${TOKEN}`,
+      `${TOKEN_PROTOCOL_PREFIX}${TOKEN}, ${SUBPROTOCOL}`,
+      `other, ${TOKEN_PROTOCOL_PREFIX}${TOKEN}`,
+    ]
+  ) {
     const socket = await RawSocket.open(gw.wsUrl, { "sec-websocket-protocol": offered });
     assert.equal(socket.status, 400, offered);
     assert.ok(!JSON.stringify(socket.headers).includes(TOKEN), `${offered}: the token is in no response header`);
@@ -127,13 +147,19 @@ test("tickets: the mint route needs the app's own auth; a ticket connects once, 
   const tickets = new Tickets();
   const app = new Hono();
   app.post("/api/ticket", tickets.route(tokenAuth({ tokens: { [TOKEN]: "alice" } })));
-  await using gw = await startGateway({ auth: tokenAuth({ tokens: { [TOKEN]: "alice" }, tickets }), methods: { echo } }, { app });
+  await using gw = await startGateway(
+    { auth: tokenAuth({ tokens: { [TOKEN]: "alice" }, tickets }), methods: { echo } },
+    { app },
+  );
   const bystander = await Bystander.join(gw.wsUrl, withToken());
 
   const anonymous = await fetch(`${gw.server.url}api/ticket`, { method: "POST" });
   assert.equal(anonymous.status, 401);
   await anonymous.body?.cancel();
-  const minted = await fetch(`${gw.server.url}api/ticket`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } });
+  const minted = await fetch(`${gw.server.url}api/ticket`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   const { ticket, expires_in_ms } = (await minted.json()) as { ticket: string; expires_in_ms: number };
   assert.equal(expires_in_ms, 30_000);
   assert.ok(ticket.length >= 32, "a ticket is long and random");
@@ -142,7 +168,11 @@ test("tickets: the mint route needs the app's own auth; a ticket connects once, 
   assert.equal((await client.next()).params.type, "gateway.ready");
   assert.equal(gw.gateway.connectionsOf("alice"), 2, "the ticket's principal");
   assert.equal(await RawSocket.status(`${gw.wsUrl}?ticket=${encodeURIComponent(ticket)}`), 401, "used once");
-  assert.equal(await RawSocket.status(`${gw.wsUrl}?ticket=${encodeURIComponent(tickets.mint("alice"))}x`), 401, "unknown");
+  assert.equal(
+    await RawSocket.status(`${gw.wsUrl}?ticket=${encodeURIComponent(tickets.mint("alice"))}x`),
+    401,
+    "unknown",
+  );
   assert.deepEqual((await client.call("echo", ["by ticket"])).result, ["by ticket"]);
   await client.close();
   await bystander.leave();
@@ -150,7 +180,10 @@ test("tickets: the mint route needs the app's own auth; a ticket connects once, 
 
 test("tickets: an expired ticket gets 401 and is dropped", async () => {
   const tickets = new Tickets({ ttlMs: 1 });
-  await using gw = await startGateway({ auth: tokenAuth({ tokens: { [TOKEN]: "alice" }, tickets }), methods: { echo } });
+  await using gw = await startGateway({
+    auth: tokenAuth({ tokens: { [TOKEN]: "alice" }, tickets }),
+    methods: { echo },
+  });
   const bystander = await Bystander.join(gw.wsUrl, withToken());
   const ticket = tickets.mint("alice");
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -161,11 +194,18 @@ test("tickets: an expired ticket gets 401 and is dropped", async () => {
 
 test("connection caps: a principal's connection over maxConnectionsPerPrincipal gets 503 while others connect; over maxConnections 503 for anyone", async () => {
   const tokens = { "tok-alice-0123456789": "alice", "tok-bob-0123456789": "bob", "tok-carol-0123456789": "carol" };
-  await using gw = await startGateway({ auth: tokenAuth({ tokens }), limits: { maxConnectionsPerPrincipal: 2, maxConnections: 4 }, methods: { echo } });
+  await using gw = await startGateway({
+    auth: tokenAuth({ tokens }),
+    limits: { maxConnectionsPerPrincipal: 2, maxConnections: 4 },
+    methods: { echo },
+  });
   const bystander = await Bystander.join(gw.wsUrl, withToken("tok-bob-0123456789"));
   const as = (token: string) => ({ authorization: `Bearer ${token}` });
 
-  const alice = [await admitted(gw.wsUrl, as("tok-alice-0123456789"), "alice 1"), await admitted(gw.wsUrl, as("tok-alice-0123456789"), "alice 2")];
+  const alice = [
+    await admitted(gw.wsUrl, as("tok-alice-0123456789"), "alice 1"),
+    await admitted(gw.wsUrl, as("tok-alice-0123456789"), "alice 2"),
+  ];
   assert.equal(await RawSocket.status(gw.wsUrl, as("tok-alice-0123456789")), 503, "alice's third");
   const carol = await admitted(gw.wsUrl, as("tok-carol-0123456789"), "carol, under both caps");
   assert.equal(gw.gateway.connections.size, 4);
@@ -210,14 +250,23 @@ test("logs carry no token, no ticket and no message body; a client-supplied id a
   bySubprotocol.send(Opcode.Text, JSON.stringify({ jsonrpc: "2.0", id: longId, result: { body } }));
   byTicket.send(Opcode.Text, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: { body } }));
   assert.deepEqual(await byTicket.next(), { jsonrpc: "2.0", id: 1, result: { body } });
-  await until(() => gw.logs.some((entry) => entry.message === "response dropped"), 3_000, "the dropped reply to be logged");
+  await until(
+    () => gw.logs.some((entry) => entry.message === "response dropped"),
+    3_000,
+    "the dropped reply to be logged",
+  );
   for (const socket of [byTicket, bySubprotocol, byBearer]) socket.destroy();
   await until(() => gw.gateway.connections.size === 1, 3_000, "the three connections to close");
   await bystander.check();
 
-  const text = JSON.stringify(gw.logs, (_key, value) => (value instanceof Error ? `${value.message}\n${value.stack}` : value));
+  const text = JSON.stringify(
+    gw.logs,
+    (_key, value) => (value instanceof Error ? `${value.message}\n${value.stack}` : value),
+  );
   assert.ok(gw.logs.filter((entry) => entry.message === "connection closed").length >= 3, "teardown lines were logged");
-  for (const secret of [TOKEN, ticket, body, longId]) assert.ok(!text.includes(secret), `logs must not contain ${secret.slice(0, 20)}…`);
+  for (const secret of [TOKEN, ticket, body, longId]) {
+    assert.ok(!text.includes(secret), `logs must not contain ${secret.slice(0, 20)}…`);
+  }
   const crash = gw.logs.find((entry) => entry.message === "handler failed")!;
   assert.equal(crash.fields!.id, `${longId.slice(0, 64)}… (${longId.length} chars)`);
   assert.equal(gw.logs.find((entry) => entry.message === "response dropped")!.fields!.id, crash.fields!.id);

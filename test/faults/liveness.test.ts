@@ -7,14 +7,21 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ANONYMOUS, method, type EndReason, type GatewayOptions, type MemoryStore, type MethodTable } from "../../src/mod.ts";
+import {
+  ANONYMOUS,
+  type EndReason,
+  type GatewayOptions,
+  type MemoryStore,
+  method,
+  type MethodTable,
+} from "../../src/mod.ts";
 import type { ServeOptions } from "../../src/runtime/serve-options.ts";
 import { Bystander } from "../helpers/bystander.ts";
-import { TestClient, type Frame } from "../helpers/client.ts";
+import { type Frame, TestClient } from "../helpers/client.ts";
 import { CutProxy } from "../helpers/cut-proxy.ts";
 import { silentPeer } from "../helpers/raw-socket.ts";
 import { runtime, startGateway, until, upgradeStatus, within } from "../helpers/runtime.ts";
-import { gate, SessionParams, sessionMethods } from "../helpers/session-methods.ts";
+import { gate, sessionMethods, SessionParams } from "../helpers/session-methods.ts";
 
 const isDelta = (frame: Frame) => frame.method === "event" && frame.params?.type === "message.delta";
 const seqs = (frames: Frame[]): number[] => frames.map((frame) => frame.params.seq);
@@ -45,9 +52,17 @@ function faultMethods(turn?: Parameters<typeof sessionMethods>[0], streams: { se
 }
 
 /** A gateway with `faultMethods`, recording why sessions end. */
-async function faultGateway(options: Partial<GatewayOptions<MethodTable>> = {}, serveOptions: ServeOptions = {}, methods: MethodTable = faultMethods()) {
+async function faultGateway(
+  options: Partial<GatewayOptions<MethodTable>> = {},
+  serveOptions: ServeOptions = {},
+  methods: MethodTable = faultMethods(),
+) {
   const ended: EndReason[] = [];
-  const gw = await startGateway({ ...options, methods, sessions: { ...options.sessions, hooks: { closed: (_session, reason) => ended.push(reason) } } }, serveOptions);
+  const gw = await startGateway({
+    ...options,
+    methods,
+    sessions: { ...options.sessions, hooks: { closed: (_session, reason) => ended.push(reason) } },
+  }, serveOptions);
   return Object.assign(gw, { ended });
 }
 
@@ -88,7 +103,8 @@ test("a viewer that stops reading is cut 1013 at the backlog cap, memory stays b
 
   // Stream in calls of 20 events (~22 KB, one tick each) until the cut: the kernel's socket
   // buffers hide a few MB first. The round bound (110 MB in all) is far past any of them.
-  const cut = () => gw.logs.some((entry) => entry.message === "connection closed" && entry.fields?.reason === "slow_consumer");
+  const cut = () =>
+    gw.logs.some((entry) => entry.message === "connection closed" && entry.fields?.reason === "slow_consumer");
   let seen = 0;
   for (let round = 0; round < 5_000 && !cut(); round++) {
     assert.equal((await viewer.call("demo.emit", { session_id: id, count: 20, bytes: 1_000 })).result?.last, seen + 20);
@@ -111,7 +127,10 @@ test("a viewer that stops reading is cut 1013 at the backlog cap, memory stays b
 
   // Reading again, the stalled client gets what reached it before the cut, in order, then 1013.
   proxy.unstall(0);
-  assert.deepEqual(await within(stalled.closed, 5_000, "the stalled client's close"), { code: 1013, reason: "slow_consumer" });
+  assert.deepEqual(await within(stalled.closed, 5_000, "the stalled client's close"), {
+    code: 1013,
+    reason: "slow_consumer",
+  });
   const before = seqs(stalled.takeAll(isDelta));
   assert.deepEqual(before, range(1, before.length));
 
@@ -132,17 +151,24 @@ test("a viewer that stops reading is cut 1013 at the backlog cap, memory stays b
 
 test("a viewer whose socket drains nothing for sendStallMs is closed 1011 (send_stalled) while its backlog is under the cap; the other viewer and a bystander are unaffected", async () => {
   const sendStallMs = 300;
-  await using gw = await faultGateway({ limits: { sendStallMs, maxBacklogBytes: 64 << 20, backlogWarnBytes: 32 << 20 } });
+  await using gw = await faultGateway({
+    limits: { sendStallMs, maxBacklogBytes: 64 << 20, backlogWarnBytes: 32 << 20 },
+  });
   await using proxy = await withProxy(gw.wsUrl);
   const { bystander, viewer, stalled, id } = await viewersWithOneStalled(gw.wsUrl, proxy);
 
   // Stream ~22 KB every 10 ms until the cut: once the kernel's buffers are full nothing drains,
   // and the stall check closes the socket. The round bound (44 MB) stays under the 64 MB cap.
-  const closedFor = (reason: string) => gw.logs.some((entry) => entry.message === "connection closed" && entry.fields?.reason === reason);
+  const closedFor = (reason: string) =>
+    gw.logs.some((entry) => entry.message === "connection closed" && entry.fields?.reason === reason);
   let seen = 0;
   for (let round = 0; round < 2_000 && !closedFor("send_stalled"); round++) {
     assert.equal((await viewer.call("demo.emit", { session_id: id, count: 20, bytes: 1_000 })).result?.last, seen + 20);
-    assert.deepEqual(seqs(viewer.takeAll(isDelta)), range(seen + 1, seen + 20), "the reading viewer gets every event, in order");
+    assert.deepEqual(
+      seqs(viewer.takeAll(isDelta)),
+      range(seen + 1, seen + 20),
+      "the reading viewer gets every event, in order",
+    );
     seen += 20;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -150,7 +176,10 @@ test("a viewer whose socket drains nothing for sendStallMs is closed 1011 (send_
   assert.ok(!closedFor("slow_consumer"), "by the stall check, not the backlog cap");
 
   proxy.unstall(0);
-  assert.deepEqual(await within(stalled.closed, 5_000, "the stalled client's close"), { code: 1011, reason: "send_stalled" });
+  assert.deepEqual(await within(stalled.closed, 5_000, "the stalled client's close"), {
+    code: 1011,
+    reason: "send_stalled",
+  });
   assert.equal(gw.gateway.sessions.get(id)?.viewers, 1, "the session carries on for the reading viewer");
   await bystander.leave();
   await viewer.close();
@@ -184,7 +213,11 @@ test("half-open peers that never answer pings are closed within the documented w
     proxy.stall(0);
     // Twice the window and a second more: slack for a loaded machine, yet well below the 8 s
     // that Bun's own idle timeout would take for any value under 8 s.
-    await until(() => gw.gateway.connections.size === 1, 2 * peerWindowMs(peerTimeoutMs) + 1_000, "both silent peers to be closed");
+    await until(
+      () => gw.gateway.connections.size === 1,
+      2 * peerWindowMs(peerTimeoutMs) + 1_000,
+      "both silent peers to be closed",
+    );
   } finally {
     silent.destroy();
   }
@@ -259,7 +292,11 @@ test("1,000 simultaneous connects, then 1,000 reconnects after a cut: each gets 
   proxy.cut();
   const second = await connectAll(proxy.url, count);
   for (const refusal of refusals(second)) assert.match(refusal, documented);
-  await until(() => gw.gateway.connections.size === admitted(second).length + 1, 15_000, "the cut connections to be released");
+  await until(
+    () => gw.gateway.connections.size === admitted(second).length + 1,
+    15_000,
+    "the cut connections to be released",
+  );
   // Those turned away try once more: the room the cut ones left is filled exactly.
   const retried = await connectAll(proxy.url, count - admitted(second).length);
   for (const refusal of refusals(retried)) assert.match(refusal, documented);
@@ -293,8 +330,14 @@ test("close() mid-stream: clients get 1001, running handlers get until the deadl
   await bystander.check("the bystander before close()");
 
   const closing = gw.server.close();
-  assert.deepEqual(await within(client.closed, 3_000, "the streaming client's close"), { code: 1001, reason: "shutdown" });
-  assert.deepEqual(await within(bystander.client.closed, 3_000, "the bystander's close"), { code: 1001, reason: "shutdown" });
+  assert.deepEqual(await within(client.closed, 3_000, "the streaming client's close"), {
+    code: 1001,
+    reason: "shutdown",
+  });
+  assert.deepEqual(await within(bystander.client.closed, 3_000, "the bystander's close"), {
+    code: 1001,
+    reason: "shutdown",
+  });
   // The server still listens while it waits for the handlers, but admits no one.
   assert.equal(await upgradeStatus(gw.wsUrl), 503);
   assert.deepEqual(gw.ended, [], "sessions live on while their handlers may still finish");

@@ -3,7 +3,7 @@
  * tests, exactly as `npm start` runs it (serving, or run to its end), and a fake
  * OpenAI-compatible endpoint on loopback.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -28,7 +28,11 @@ export interface RunningApp {
 }
 
 /** Starts the app on a free port with `args` and `env` added; resolves once it printed its URL (or rejects within `timeoutMs`). */
-export async function startApp(args: string[] = [], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<RunningApp> {
+export async function startApp(
+  args: string[] = [],
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<RunningApp> {
   const [command, commandArgs] = runtimeCommand(APP, ["--port", "0", ...args]);
   const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let stderr = "";
@@ -36,7 +40,10 @@ export async function startApp(args: string[] = [], env: Record<string, string> 
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = "";
-    const timer = setTimeout(() => fail(new Error(`the app printed no URL within ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`the app printed no URL within ${timeoutMs} ms; stderr:\n${stderr}`)),
+      timeoutMs,
+    );
     const fail = (error: Error) => {
       clearTimeout(timer);
       child.kill("SIGKILL");
@@ -50,7 +57,10 @@ export async function startApp(args: string[] = [], env: Record<string, string> 
         resolve(line);
       }
     });
-    child.once("exit", (code) => fail(new Error(`the app exited (${code}) before printing its URL; stderr:\n${stderr}`)));
+    child.once(
+      "exit",
+      (code) => fail(new Error(`the app exited (${code}) before printing its URL; stderr:\n${stderr}`)),
+    );
   });
   const [base, fragment] = url.split("#") as [string, string];
   return {
@@ -82,9 +92,16 @@ export interface RunOptions {
  * Runs the app with `args` in the repository root, writes its input with `feed`, then ends its
  * input; resolves with its exit and full output, killing it after `timeoutMs`.
  */
-export function runApp(args: string[], { feed = async () => {}, env = {}, timeoutMs = 20_000 }: RunOptions = {}): Promise<AppRun> {
+export function runApp(
+  args: string[],
+  { feed = async () => {}, env = {}, timeoutMs = 20_000 }: RunOptions = {},
+): Promise<AppRun> {
   const [command, commandArgs] = runtimeCommand(APP, args);
-  const child = spawn(command, commandArgs, { cwd: root, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...env } });
+  const child = spawn(command, commandArgs, {
+    cwd: root,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -113,7 +130,10 @@ async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
 }
 
 /** What the fake endpoint does with one request. */
-export type FakeReply = (request: { body: any; headers: IncomingMessage["headers"] }, response: ServerResponse) => void | Promise<void>;
+export type FakeReply = (
+  request: { body: any; headers: IncomingMessage["headers"] },
+  response: ServerResponse,
+) => void | Promise<void>;
 
 /** A fake OpenAI-compatible server on 127.0.0.1: each request to `/v1/chat/completions` is answered by `reply`. */
 export async function fakeOpenAI(reply: FakeReply) {
@@ -154,7 +174,9 @@ export async function fakeOpenAI(reply: FakeReply) {
 export function streamChunks(words: string[]): FakeReply {
   return (_, res) => {
     res.writeHead(200, { "content-type": "text/event-stream" });
-    for (const word of words) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: word } }] })}\n\n`);
+    for (const word of words) {
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: word } }] })}\n\n`);
+    }
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
     res.end("data: [DONE]\n\n");
   };

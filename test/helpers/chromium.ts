@@ -1,8 +1,14 @@
 /** Debian's chromium (`npm run setup` installs it), driven by playwright-core, as the browser tests run it. */
-import { chromium, type Browser } from "playwright-core";
+import { type Browser, chromium } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"];
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+];
 
 /** Launches a headless chromium; the caller closes it. */
 export function launchChromium(): Promise<Browser> {

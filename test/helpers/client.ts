@@ -20,7 +20,10 @@ export class TestClient {
   private constructor(socket: WebSocket) {
     this.socket = socket;
     this.inbox = this.#received.items;
-    socket.addEventListener("message", (event) => this.#received.push(JSON.parse(String((event as MessageEvent).data))));
+    socket.addEventListener(
+      "message",
+      (event) => this.#received.push(JSON.parse(String((event as MessageEvent).data))),
+    );
     this.closed = new Promise((resolve) => {
       socket.addEventListener("close", (event) => {
         resolve({ code: (event as CloseEvent).code, reason: (event as CloseEvent).reason });
@@ -45,7 +48,9 @@ export class TestClient {
   static async ready(url: string): Promise<{ client: TestClient; ready: Frame }> {
     const client = await TestClient.open(url);
     const first = await client.next();
-    if (first?.params?.type !== "gateway.ready") throw new Error(`first frame was not gateway.ready: ${JSON.stringify(first)}`);
+    if (first?.params?.type !== "gateway.ready") {
+      throw new Error(`first frame was not gateway.ready: ${JSON.stringify(first)}`);
+    }
     return { client, ready: first.params.payload };
   }
 
@@ -68,13 +73,17 @@ export class TestClient {
 
   /** Takes the first received frame that matches, waiting for it if needed. */
   take(match: (frame: Frame) => boolean, timeoutMs = 3_000): Promise<Frame> {
-    return this.#received.take(match, timeoutMs, () => `no matching frame within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 300)}`);
+    return this.#received.take(
+      match,
+      timeoutMs,
+      () => `no matching frame within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 300)}`,
+    );
   }
 
   /** Takes every received frame that matches, in order, without waiting. */
   takeAll(match: (frame: Frame) => boolean): Frame[] {
     const taken: Frame[] = [];
-    for (let at = 0; at < this.inbox.length; ) {
+    for (let at = 0; at < this.inbox.length;) {
       if (match(this.inbox[at])) taken.push(this.inbox.splice(at, 1)[0]);
       else at++;
     }

@@ -19,7 +19,12 @@ export class Inbox<T> {
    * Takes the first item that matches, waiting up to `timeoutMs` for one. While none matches,
    * rejects with `stop()`'s reason once it gives one, or with `timeout()` at the deadline.
    */
-  async take(match: (item: T) => boolean, timeoutMs: number, timeout: () => string, stop: () => string | undefined = () => undefined): Promise<T> {
+  async take(
+    match: (item: T) => boolean,
+    timeoutMs: number,
+    timeout: () => string,
+    stop: () => string | undefined = () => undefined,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const at = this.items.findIndex(match);

@@ -49,7 +49,8 @@ function upgradeRequest(url: URL, headers: Record<string, string> = {}): string 
     "sec-websocket-key": Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64"),
   };
   for (const [name, value] of Object.entries(headers)) fields[name.toLowerCase()] = value;
-  return [`GET ${url.pathname}${url.search} HTTP/1.1`, ...Object.entries(fields).map(([n, v]) => `${n}: ${v}`), "", ""].join("\r\n");
+  return [`GET ${url.pathname}${url.search} HTTP/1.1`, ...Object.entries(fields).map(([n, v]) => `${n}: ${v}`), "", ""]
+    .join("\r\n");
 }
 
 /**
@@ -130,7 +131,9 @@ export class RawSocket {
         }
         const status = Number(statusLine!.split(" ")[1]);
         if (status !== 101) socket.destroy();
-        resolve(new RawSocket(socket, status, responseHeaders, status === 101 ? received.subarray(end + 4) : Buffer.alloc(0)));
+        resolve(
+          new RawSocket(socket, status, responseHeaders, status === 101 ? received.subarray(end + 4) : Buffer.alloc(0)),
+        );
       };
       socket.on("data", onData).once("error", fail);
     });

@@ -1,7 +1,7 @@
 /** Which runtime runs the tests, and its `serve()` and WebSocket client. */
 import type { Gateway, Logger } from "../../src/mod.ts";
 import { createGateway, type GatewayOptions, type MethodTable } from "../../src/mod.ts";
-import type { Server, ServeOptions } from "../../src/runtime/serve-options.ts";
+import type { ServeOptions, Server } from "../../src/runtime/serve-options.ts";
 
 export const runtime: "node" | "deno" | "bun" = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
@@ -33,7 +33,10 @@ export function captureLogger(): { logger: Logger; entries: LogEntry[] } {
 }
 
 /** A gateway served on this runtime at a free port, with captured logs. */
-export async function startGateway<M extends MethodTable>(options: Omit<GatewayOptions<M>, "logger">, serveOptions: ServeOptions = {}) {
+export async function startGateway<M extends MethodTable>(
+  options: Omit<GatewayOptions<M>, "logger">,
+  serveOptions: ServeOptions = {},
+) {
   const { logger, entries } = captureLogger();
   const gateway = createGateway({ ...options, logger });
   const server = await serveOn(gateway, serveOptions);
@@ -53,7 +56,10 @@ export async function until(check: () => boolean, timeoutMs = 3_000, what = "con
 /** Rejects if `promise` has not settled within `ms` (a bound, so a hang fails instead of stalling the run). */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>((
+    _,
+    reject,
+  ) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 

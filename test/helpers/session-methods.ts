@@ -22,7 +22,12 @@ export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: b
     }),
     // Emits `count` events, `chunk` per macrotask, so the stream spans many network turns.
     "demo.emit": method({
-      params: v.object({ session_id: v.string(), count: v.number(), chunk: v.optional(v.number(), 1_000_000), bytes: v.optional(v.number(), 0) }),
+      params: v.object({
+        session_id: v.string(),
+        count: v.number(),
+        chunk: v.optional(v.number(), 1_000_000),
+        bytes: v.optional(v.number(), 0),
+      }),
       concurrent: true,
       handler: async (p, ctx) => {
         const session = ctx.session(p.session_id);
@@ -58,4 +63,3 @@ export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: b
     }),
   } satisfies MethodTable;
 }
-

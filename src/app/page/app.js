@@ -7,7 +7,12 @@ import { connect, ConnectionLost, ErrorCode, RpcError } from "switchboard/client
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "switchboard.token";
 const SESSION_KEY = "switchboard.session";
-const STATE_TEXT = { connecting: "Connecting…", open: "Connected", reconnecting: "Reconnecting…", closed: "Disconnected" };
+const STATE_TEXT = {
+  connecting: "Connecting…",
+  open: "Connected",
+  reconnecting: "Reconnecting…",
+  closed: "Disconnected",
+};
 const STATUS_TEXT = { interrupted: "Interrupted.", error: "The agent failed: " };
 
 /** The token from the URL fragment (then kept for reloads and removed from the address bar), or the kept one. */
@@ -47,7 +52,11 @@ client.ready.then((ready) => ($("agent").textContent = `· ${ready.agent}`));
 
 client.onResume((report) => {
   if (report.session_id !== view.id) return;
-  if (report.error) return lose(report.epochChanged ? "The server restarted; that conversation is gone." : "That conversation has ended.");
+  if (report.error) {
+    return lose(
+      report.epochChanged ? "The server restarted; that conversation is gone." : "That conversation has ended.",
+    );
+  }
   // Events were evicted while we were away: draw it again from its history.
   if (report.truncated) void openSession(view.id);
 });
@@ -56,7 +65,9 @@ if (!token) notice("No access token: open the URL that `npm start` printed (it e
 
 // ---- session events
 
-for (const type of ["message.user", "message.delta", "tool.request", "tool.result", "message.complete", "session.closed"]) {
+for (
+  const type of ["message.user", "message.delta", "tool.request", "tool.result", "message.complete", "session.closed"]
+) {
   client.on(type, (event) => {
     if (type === "message.complete" || type === "message.user") void refreshSessions();
     if (event.session_id !== view.id) return;
@@ -130,12 +141,15 @@ async function openSession(id) {
     // A followed session is attached and resumed by the client itself; any other is attached here.
     if (!client.sessions.has(id)) {
       client.follow(id, snapshot.seq);
-      if (client.state === "open") await client.call("session.resume", { session_id: id, after_seq: snapshot.seq }, { idempotent: true });
+      if (client.state === "open") {
+        await client.call("session.resume", { session_id: id, after_seq: snapshot.seq }, { idempotent: true });
+      }
     }
   } catch (error) {
     if (view.id !== id) return;
-    if (error instanceof RpcError && error.code === ErrorCode.SessionNotFound) lose("That conversation is gone (the server restarted or it ended).");
-    else notice(`Could not open the conversation: ${error.message}`);
+    if (error instanceof RpcError && error.code === ErrorCode.SessionNotFound) {
+      lose("That conversation is gone (the server restarted or it ended).");
+    } else notice(`Could not open the conversation: ${error.message}`);
   }
 }
 
@@ -216,7 +230,13 @@ function drawToolById(callId) {
 function drawTool(part) {
   const box = part.element;
   const ask = el("p", "ask");
-  ask.append("The agent wants to run ", el("code", "", part.tool), " with ", el("code", "", JSON.stringify(part.input)), ".");
+  ask.append(
+    "The agent wants to run ",
+    el("code", "", part.tool),
+    " with ",
+    el("code", "", JSON.stringify(part.input)),
+    ".",
+  );
   box.replaceChildren(ask);
   if (part.outcome) {
     box.dataset.outcome = part.outcome;
@@ -289,7 +309,11 @@ function refreshSessions() {
       const button = el("button", "session");
       button.type = "button";
       button.dataset.session = s.session_id;
-      const time = el("time", "", new Date(s.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+      const time = el(
+        "time",
+        "",
+        new Date(s.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+      );
       time.dateTime = new Date(s.created_at).toISOString();
       button.append(el("span", "title", s.title), time);
       button.addEventListener("click", () => void openSession(s.session_id));
@@ -320,8 +344,7 @@ client.handle("approval", (params, { signal }) =>
       { once: true },
     );
     drawToolById(params.call_id);
-  }),
-);
+  }));
 
 // ---- the composer
 
@@ -361,7 +384,11 @@ $("prompt").addEventListener("keydown", (event) => {
   }
 });
 $("stop").addEventListener("click", () => {
-  if (view.id) client.call("session.interrupt", { session_id: view.id }).catch((error) => notice(`Could not stop: ${error.message}`));
+  if (view.id) {
+    client.call("session.interrupt", { session_id: view.id }).catch((error) =>
+      notice(`Could not stop: ${error.message}`)
+    );
+  }
 });
 $("new-chat").addEventListener("click", newChat);
 
