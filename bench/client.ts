@@ -109,7 +109,7 @@ function stream(ws: WebSocket, count: number): Promise<void> {
 }
 
 /** Sends one request and resolves with its result (nothing else is due on `ws` meanwhile). */
-function request(ws: WebSocket, text: string): Promise<any> {
+function request(ws: WebSocket, text: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     ws.onmessage = (event) => {
       const reply = JSON.parse(event.data as string);
@@ -170,7 +170,7 @@ async function run(config: ClientConfig): Promise<void> {
   } else if (config.workload === "fanout") {
     // The producer creates the session (and views it); the others join it.
     const producer = await openReady(config.url);
-    const { session_id } = await request(producer, createRequest);
+    const { session_id } = (await request(producer, createRequest)) as { session_id: string };
     const joiners = await openMany(config.url, config.viewers - 1);
     await Promise.all(joiners.map((ws) => request(ws, joinRequest(session_id))));
     const viewers = [producer, ...joiners];

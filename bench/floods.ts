@@ -176,19 +176,21 @@ async function stalledReaders(url: string, slots: number): Promise<Flood> {
 }
 
 /** Starts the flood `name` against the gateway at `url`. */
-export async function startFlood(name: FloodName, url: string): Promise<Flood> {
+export function startFlood(name: FloodName, url: string): Promise<Flood> {
   const at = () => url;
   switch (name) {
     case "tiny":
-      return repeat(at, 4, (ws, _closed, stats, stopped) => flood(ws, addRequest(1), stats, stopped));
+      return Promise.resolve(repeat(at, 4, (ws, _closed, stats, stopped) => flood(ws, addRequest(1), stats, stopped)));
     case "deep":
-      return repeat(at, 2, (ws, closed, stats, stopped) => pipeline(ws, closed, DEEP, 2, stats, stopped));
+      return Promise.resolve(
+        repeat(at, 2, (ws, closed, stats, stopped) => pipeline(ws, closed, DEEP, 2, stats, stopped)),
+      );
     case "oversized":
-      return repeat(at, 4, async (ws, closed, stats) => {
+      return Promise.resolve(repeat(at, 4, async (ws, closed, stats) => {
         ws.send(OVERSIZED);
         stats.sent++;
         await closedWithin(closed, 5_000);
-      });
+      }));
     case "stalled":
       return stalledReaders(url, 2);
   }

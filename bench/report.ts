@@ -250,7 +250,7 @@ export function renderReport(
       { title: "server CPU µs/event", metric: "cpu_us", digits: 2 },
     ]),
     "",
-    "### Targets (issues #3 and #4)",
+    "### Targets",
     "",
     row(["runtime", "target", "median", "runs (lowest … highest)", ""]),
     row(["---", "---", "---", "---", "---"]),

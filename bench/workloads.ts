@@ -30,7 +30,7 @@ async function withClients<T>(configs: ClientConfig[], work: (clients: Child[]) 
 /** The `i`th of `parts` near-equal shares of `n`. */
 const share = (n: number, parts: number, i: number) => Math.floor(n / parts) + (i < n % parts ? 1 : 0);
 
-async function rpc(
+function rpc(
   server: RunningServer,
   connections: number,
   inFlight: number,
@@ -70,7 +70,7 @@ async function rpc(
  * Events per second through one client, and the server's CPU per event: a stream's events, or
  * a fan-out's deliveries (events × viewers).
  */
-async function throughput(
+function throughput(
   server: RunningServer,
   config: Extract<ClientConfig, { workload: "stream" | "fanout" }>,
 ): Promise<Sample> {
@@ -85,7 +85,7 @@ async function throughput(
   });
 }
 
-async function idle(server: RunningServer, warmup: number, connections: number, maxMs: number): Promise<Sample> {
+function idle(server: RunningServer, warmup: number, connections: number, maxMs: number): Promise<Sample> {
   return withClients([{ workload: "idle", url: server.url, warmup, connections, maxMs }], async ([child]) => {
     // The warm-up connections stay open: first-connection costs (code, caches) fall before `before`.
     await child!.next(maxMs);

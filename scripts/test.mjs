@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// `npm test`: type-checks, then runs the whole suite on Node, Deno and Bun, each with its own
-// test runner over the same files, and ends with one line: `N passed, N failed` (totals).
+// `npm test`: type-checks, lints, checks the format and the API docs, dry-runs the JSR publish,
+// then runs the whole suite on Node, Deno and Bun, each with its own test runner over the same
+// files (Node also runs test/package/, which packs the project and tries the tarball on all
+// three runtimes, and every code block of the docs), and ends with one line:
+// `N passed, N failed` (totals; each failed check counts as one failure).
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
 const bin = (name) => join("node_modules", ".bin", name);
 // test/*.test.ts and test/faults/*.test.ts (the fault-injection suite).
-const testFiles = ["test", join("test", "faults")].flatMap((dir) =>
-  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().map((f) => join(dir, f)) : []
-);
+const testsIn = (dir) =>
+  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().map((f) => join(dir, f)) : [];
+const testFiles = [...testsIn("test"), ...testsIn(join("test", "faults"))];
 
 /** Runs a command with its output shown live; resolves with its exit code and output. */
 function run(command, args, options = {}) {
@@ -19,7 +22,10 @@ function run(command, args, options = {}) {
     const show = (stream, to) => stream.on("data", (chunk) => ((output += chunk), to.write(chunk)));
     show(child.stdout, process.stdout);
     show(child.stderr, process.stderr);
-    child.on("close", (code) => resolve({ code: code ?? 1, output: output.replace(/\x1b\[[0-9;]*m/g, "") }));
+    // The runners colour their summaries; the counts are read from the text without the colour codes.
+    // deno-lint-ignore no-control-regex
+    const uncoloured = () => output.replace(/\x1b\[[0-9;]*m/g, "");
+    child.on("close", (code) => resolve({ code: code ?? 1, output: uncoloured() }));
   });
 }
 
@@ -30,7 +36,7 @@ const runners = [
   {
     name: "node",
     command: process.execPath,
-    args: ["--import", "tsx", "--test", ...testFiles],
+    args: ["--import", "tsx", "--test", ...testFiles, ...testsIn(join("test", "package"))],
     passed: /^# pass (\d+)$/gm,
     failed: /^# fail (\d+)$/gm,
   },
@@ -61,6 +67,11 @@ let failed = 0;
 const checks = [
   ["tsc", bin("tsc"), ["-p", "tsconfig.json"]],
   ["deno check", bin("deno"), ["check", "src/runtime/deno.ts", "src/app/main.ts", "bench/servers/floor-deno.ts"]],
+  ["deno lint", bin("deno"), ["lint"]],
+  ["deno fmt --check", bin("deno"), ["fmt", "--check"]],
+  ["deno doc --lint", process.execPath, [join("scripts", "doc-lint.mjs")]],
+  // --allow-dirty: a developer's uncommitted changes are what they want checked.
+  ["deno publish --dry-run", bin("deno"), ["publish", "--dry-run", "--allow-dirty"]],
 ];
 for (const [name, command, args] of checks) {
   console.log(`\n== ${name}`);

@@ -3,9 +3,10 @@
  * line (NDJSON). The same connection semantics as WebSocket: `gateway.ready` first, the
  * same errors. Nothing but protocol goes to `output`; logs go to the gateway's logger.
  */
-import type { Gateway } from "./gateway/gateway.ts";
+import { type Gateway, gatewayCore } from "./gateway/gateway.ts";
 import { NdjsonSocket, readLines } from "./transport/ndjson.ts";
 
+/** Options of `serveStdio`. */
 export interface StdioOptions {
   /** Bytes from the client (e.g. stdin). */
   input: ReadableStream<Uint8Array>;
@@ -29,7 +30,7 @@ export async function serveStdio(
   { input, output, drainMs = 5_000, principal }: StdioOptions,
 ): Promise<void> {
   const socket = new NdjsonSocket(output, () => connection.teardown("output_error"));
-  const connection = gateway.open(socket, "stdio", principal);
+  const connection = gatewayCore(gateway).open(socket, "stdio", principal);
   const max = gateway.limits.maxMessageBytes;
   try {
     await readLines(

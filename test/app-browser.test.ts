@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { after, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { type Client, connect } from "switchboard/client";
+import { type Client, connect } from "../src/client/mod.ts";
 import { demoScript } from "../src/app/agent.ts";
 import type { AgentGateway } from "../src/app/gateway.ts";
 import type { Snapshot } from "../src/app/transcript.ts";
@@ -76,13 +76,36 @@ function connected(page: Page): Promise<unknown> {
 }
 
 /**
+ * The part of the page's `window` that the callbacks below use. They run in chromium, but this
+ * file is also type-checked with Deno's libraries, which have no DOM, so it is spelled out here.
+ */
+interface PageWindow {
+  readonly document: {
+    getElementById(id: string): PageElement | null;
+    querySelector(selectors: string): PageElement | null;
+  };
+  readonly MutationObserver: new (callback: () => void) => {
+    observe(target: PageElement, options: { attributes: boolean; attributeFilter: string[] }): void;
+  };
+  /** The `data-state` values of `#connection`, as `cutAndReconnect` records them. */
+  states: (string | undefined)[];
+}
+
+interface PageElement {
+  readonly dataset: { readonly [name: string]: string | undefined };
+  readonly textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelector(selectors: string): PageElement | null;
+}
+
+/**
  * Cuts the page's connection at the proxy and waits until the page has shown "reconnecting"
  * and then "open" again (recorded by a mutation observer: the reconnect may be too quick to poll).
  */
 async function cutAndReconnect(s: Setup, page: Page): Promise<void> {
   await page.evaluate(() => {
-    const g = globalThis as any;
-    const connection = g.document.getElementById("connection");
+    const g = globalThis as unknown as PageWindow;
+    const connection = g.document.getElementById("connection")!;
     g.states = [];
     new g.MutationObserver(() => g.states.push(connection.dataset.state)).observe(connection, {
       attributes: true,
@@ -92,7 +115,7 @@ async function cutAndReconnect(s: Setup, page: Page): Promise<void> {
   s.proxy.cut();
   await page.waitForFunction(
     () => {
-      const states: string[] = (globalThis as any).states;
+      const { states } = globalThis as unknown as PageWindow;
       return states.includes("reconnecting") && states.at(-1) === "open";
     },
     undefined,
@@ -114,7 +137,7 @@ function shownParts(page: Page): Promise<string[]> {
 async function untilWords(page: Page, words: number): Promise<void> {
   await page.waitForFunction(
     (n) => {
-      const turn = (globalThis as any).document.querySelector(".turn:last-of-type");
+      const turn = (globalThis as unknown as PageWindow).document.querySelector(".turn:last-of-type");
       return turn?.getAttribute("aria-busy") === "true" &&
         (turn.querySelector(".answer .text")?.textContent ?? "").split(/\s+/).filter(Boolean).length >= n;
     },

@@ -9,7 +9,13 @@ import { serveOn } from "./helpers/runtime.ts";
 
 test("a chat holds at most MAX_TURNS turns: the next prompt answers -32600 and the chat stays readable", async () => {
   const gateway = createAgentGateway({
-    agent: { name: "echo", reply: async (turn) => turn.say("ok") },
+    agent: {
+      name: "echo",
+      reply: (turn) => {
+        turn.say("ok");
+        return Promise.resolve();
+      },
+    },
     logger: silentLogger,
   });
   const server = await serveOn(gateway);

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { connectStdio } from "switchboard/client/stdio";
-import type { SessionEvent } from "switchboard/client";
+import { connectStdio } from "../src/runtime/stdio-client.ts";
+import type { SessionEvent } from "../src/client/mod.ts";
 import { demoScript } from "../src/app/agent.ts";
 import { ConfigError, parseConfig } from "../src/app/config.ts";
 import type { AgentGateway } from "../src/app/gateway.ts";

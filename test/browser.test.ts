@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { Hono } from "hono";
 import type { Page } from "playwright-core";
+import type { Client } from "../src/client/mod.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import { startGateway } from "./helpers/runtime.ts";
@@ -54,7 +55,14 @@ interface Seen {
   ready: { epoch: string } | null;
 }
 
-const seen = (page: Page) => page.evaluate(() => (globalThis as unknown as { seen: Seen }).seen);
+/** What the page puts on `window` (these callbacks run in chromium, where `globalThis` is the window). */
+interface PageGlobals {
+  seen: Seen;
+  client: Client;
+  release(): void;
+}
+
+const seen = (page: Page) => page.evaluate(() => (globalThis as unknown as PageGlobals).seen);
 
 /** Polls the page's `seen` until `check` holds; fails after `timeoutMs`. */
 async function untilSeen(page: Page, check: (s: Seen) => boolean, what: string, timeoutMs = 10_000): Promise<Seen> {
@@ -90,7 +98,7 @@ test("in chromium: the bundled client streams, resumes after cuts with nothing l
     // A long stream, cut three times while it flows.
     const total = 3_000;
     const sessionId = await page.evaluate(async (count) => {
-      const client = (globalThis as any).client;
+      const client = (globalThis as unknown as PageGlobals).client;
       const { session_id } = await client.call("session.create", {});
       // Three events per macrotask: the stream lasts long enough to be cut three times.
       void client.call("demo.emit", { session_id, count, chunk: 3 }).catch(() => {});
@@ -116,14 +124,15 @@ test("in chromium: the bundled client streams, resumes after cuts with nothing l
 
     // A server request open across a drop reaches the page's handler once; its answer arrives after resume.
     await page.evaluate(
-      (session_id) => void (globalThis as any).client.call("demo.ask", { session_id }).catch(() => {}),
+      (session_id) =>
+        void (globalThis as unknown as PageGlobals).client.call("demo.ask", { session_id }).catch(() => {}),
       sessionId,
     );
     await untilSeen(page, (s) => s.approvals === 1, "the approval request");
     const drops = (await seen(page)).states.length;
     proxy.cut();
     await untilSeen(page, (s) => s.states.length >= drops + 2 && s.states.at(-1) === "open", "the reconnect");
-    await page.evaluate(() => (globalThis as any).release());
+    await page.evaluate(() => (globalThis as unknown as PageGlobals).release());
     const answered = await untilSeen(page, (s) => s.results.length === 1, "the approval result");
     assert.deepEqual(answered.results, [{ answer: { choice: "allow" } }]);
     assert.equal(answered.approvals, 1);

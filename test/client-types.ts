@@ -5,11 +5,15 @@
 import * as v from "valibot";
 import { createGateway, method } from "../src/mod.ts";
 import { connect } from "../src/client/mod.ts";
+import { WebSocket as NodeWebSocket } from "ws";
 
 const gateway = createGateway({
   methods: {
     "math.add": method({ params: v.tuple([v.number(), v.number()]), handler: ([a, b]) => a + b }),
-    "note.save": method({ params: v.object({ text: v.string() }), handler: async (p) => ({ saved: p.text.length }) }),
+    "note.save": method({
+      params: v.object({ text: v.string() }),
+      handler: (p) => Promise.resolve({ saved: p.text.length }),
+    }),
     "clock.now": () => new Date().toISOString(),
   },
 });
@@ -50,3 +54,15 @@ export async function typeTests() {
   const loose = connect("ws://127.0.0.1:1/api/ws");
   await loose.call("anything", { at: "all" });
 }
+
+// Both WebSocket classes fit `options.WebSocket` as they are: the global one and the `ws` package's.
+connect("ws://127.0.0.1:1/api/ws", { WebSocket: globalThis.WebSocket });
+connect("ws://127.0.0.1:1/api/ws", { WebSocket: NodeWebSocket });
+class NoSend {
+  onmessage = null;
+  onclose = null;
+  onerror = null;
+  close(): void {}
+}
+// @ts-expect-error: a class without `send` is not a WebSocket
+connect("ws://127.0.0.1:1/api/ws", { WebSocket: NoSend });

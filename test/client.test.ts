@@ -1,5 +1,5 @@
 /**
- * The client SDK (issue 6) against the real gateway on this runtime: reconnect, resume,
+ * The client SDK (`src/client/`) against the real gateway on this runtime: reconnect, resume,
  * de-duplication, heartbeats, calls at a drop, server requests across a reconnect, stdio.
  */
 import assert from "node:assert/strict";

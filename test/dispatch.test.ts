@@ -1,4 +1,7 @@
-/** The connection loop and dispatcher (DESIGN §3–§4), over real WebSockets on this runtime. */
+/**
+ * The connection loop and dispatcher (see docs/protocol.md and the transport section of
+ * docs/architecture.md), over real WebSockets on this runtime.
+ */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
@@ -125,9 +128,7 @@ test("a crashing handler answers -32603 with its id, logs the stack server-side 
       boom: () => {
         throw new Error("secret detail");
       },
-      asyncBoom: async () => {
-        throw new TypeError("async detail");
-      },
+      asyncBoom: () => Promise.reject(new TypeError("async detail")),
       typed: () => {
         throw new RpcError(-32050, "Quota exceeded", { retry_after: 5 });
       },

@@ -1,6 +1,7 @@
 /**
- * Sessions (DESIGN §5, issue 4) over real sockets on this runtime. Disconnects are real TCP
- * cuts through `CutProxy`: no close handshake, as when a laptop sleeps or a phone drops Wi-Fi.
+ * Sessions (see the sessions section of docs/architecture.md) over real sockets on this runtime.
+ * Disconnects are real TCP cuts through `CutProxy`: no close handshake, as when a laptop sleeps
+ * or a phone drops Wi-Fi.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -461,10 +462,11 @@ test("with auth, a route mounted without guard() refuses connections (close 1008
   const helper = runtime === "node" ? "../src/runtime/node.ts" : `hono/${runtime}`;
   const { upgradeWebSocket } = (await import(helper)) as { upgradeWebSocket: (create: unknown) => MiddlewareHandler };
   const app = new Hono();
-  let gatewayRef: Gateway | undefined;
-  app.get("/unguarded", (c, next) => upgradeWebSocket(gatewayRef!.handler)(c, next));
+  // The route is mounted before the gateway exists; it reads the gateway when a connection comes.
+  const started: { gateway?: Gateway } = {};
+  app.get("/unguarded", (c, next) => upgradeWebSocket(started.gateway!.handler)(c, next));
   await using gw = await startGateway({ methods: {}, auth: () => "alice" }, { app });
-  gatewayRef = gw.gateway;
+  started.gateway = gw.gateway;
   const client = await TestClient.open(gw.wsUrl.replace("/api/ws", "/unguarded"));
   const closed = await client.closed;
   assert.deepEqual(closed, { code: 1008, reason: "unauthenticated" });

@@ -6,7 +6,8 @@
  */
 import type { Context } from "hono";
 import type { WSEvents } from "hono/ws";
-import { defaultLimits, type Gateway, type SocketAdapter } from "../../src/mod.ts";
+import { defaultLimits, type Gateway } from "../../src/mod.ts";
+import type { SocketAdapter } from "../../src/gateway/hono.ts";
 import { READY } from "../wire.ts";
 import { announce } from "./control.ts";
 import { floorCalls } from "./floor-calls.ts";

@@ -29,7 +29,7 @@ export class ConfigError extends Error {
 /** What `--help` prints. */
 export const USAGE = `Switchboard reference agent app: a web chat with an agent, over the Switchboard gateway.
 
-Usage: npm start -- [options]      (also: deno task start, bun run start)
+Usage: npm start -- [options]      (also: npx deno task start -- [options], npx bun run start [options], npx switchboard [options])
 
 Options (flag, environment variable, default):
   --host H             SWITCHBOARD_HOST             127.0.0.1    address to listen on

@@ -11,7 +11,7 @@ import {
   type Logger,
   method,
   type MethodTable,
-} from "switchboard";
+} from "../mod.ts";
 import type { Agent } from "./agent.ts";
 import { Transcript } from "./transcript.ts";
 

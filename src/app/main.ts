@@ -1,46 +1,43 @@
+#!/usr/bin/env node
 /**
  * The reference agent app: `npm start` (also `deno task start`, `bun run start`). Serves the
  * web chat at `/`, the gateway at `/api/ws` and `/healthz`, and prints the page's URL with
  * its access token; or, with `--stdio`, speaks the same protocol on stdin/stdout. `--help`
  * lists the options.
  */
-import { build } from "esbuild";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { tokenAuth } from "switchboard";
-import { serveStdio } from "switchboard/stdio";
+import { tokenAuth } from "../mod.ts";
+import { serveStdio } from "../stdio.ts";
 import { type Agent, demoAgent } from "./agent.ts";
 import { type AppConfig, ConfigError, parseConfig, USAGE } from "./config.ts";
 import { createAgentGateway } from "./gateway.ts";
 import { openAIAgent } from "./openai.ts";
+import { bundlePageScript } from "./page-script.ts";
 import { type PageAssets, siteApp } from "./site.ts";
 
-type Runtime = typeof import("switchboard/node");
+type Runtime = typeof import("../runtime/node.ts");
 
 /** This runtime's `serve()` and stdio; every runtime module has the Node one's shape. */
 async function loadRuntime(): Promise<Runtime> {
   const name = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
-  return await import(`switchboard/${name}`);
+  // Not a literal, so that type-checking for one runtime does not pull in another's module.
+  return await import(`../runtime/${name}.ts`);
 }
 
-/** The page's files; its script bundled with `switchboard/client` now, in memory (never written out). */
+/**
+ * The page's files. Run from source, the page script is bundled with the client now, in
+ * memory; the package ships it bundled already (`npm run build`), with no bundler installed.
+ */
 async function loadPage(): Promise<PageAssets> {
   const page = (name: string) => fileURLToPath(new URL(`./page/${name}`, import.meta.url));
-  const [html, css, bundle] = await Promise.all([
+  const fromSource = import.meta.url.endsWith(".ts");
+  const [html, css, js] = await Promise.all([
     readFile(page("index.html"), "utf8"),
     readFile(page("style.css"), "utf8"),
-    build({
-      entryPoints: [page("app.js")],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      minify: true,
-      write: false,
-      logLevel: "silent",
-    }),
+    fromSource ? bundlePageScript(page("app.js")) : readFile(page("app.js"), "utf8"),
   ]);
-  return { html, css, js: bundle.outputFiles[0]!.text };
+  return { html, css, js };
 }
 
 function chooseAgent(config: AppConfig): Agent {

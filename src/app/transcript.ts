@@ -8,7 +8,7 @@
  * `message.complete {status, error?}`. A delta extends the turn's last text part, or starts
  * a new one after a tool part.
  */
-import { ErrorCode, RpcError, type Session } from "switchboard";
+import { ErrorCode, RpcError, type SessionHandle } from "../mod.ts";
 import { type Agent, AgentError, type ChatMessage, type ToolUse, type Turn } from "./agent.ts";
 
 /** Turns one chat may hold: with sessions kept for the life of the process, nothing a client sends may grow without bound. */
@@ -52,12 +52,12 @@ export interface Snapshot {
 
 /** The conversation of one session. */
 export class Transcript {
-  readonly session: Session;
+  readonly session: SessionHandle;
   readonly createdAt = Date.now();
   #turns: TurnRecord[] = [];
   #running = new Set<AbortController>();
 
-  constructor(session: Session) {
+  constructor(session: SessionHandle) {
     this.session = session;
   }
 

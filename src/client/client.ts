@@ -14,13 +14,17 @@ import type { SessionEvent, Signature, SignaturesOf } from "./types.ts";
 
 /** What the client speaks over. */
 export interface Channel {
+  /** Sends one frame (a message or a batch, as JSON text). Called only after `gateway.ready` arrived on it. */
   send(text: string): void;
+  /** Closes it (the client gives 1000 "client closed", or 4000 "heartbeat timeout"); a later `onClose` is ignored. */
   close(code?: number, reason?: string): void;
 }
 
 /** How a channel reports to the client. */
 export interface ChannelEvents {
+  /** A frame arrived: the text of one message or a batch. */
   onMessage(text: string): void;
+  /** The channel is gone (closed, failed, or its process exited): the client reconnects with backoff. Only the first report counts. */
   onClose(code: number, reason: string): void;
 }
 
@@ -32,20 +36,27 @@ export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
 /** The `gateway.ready` payload. */
 export interface ReadyPayload {
+  /** `switchboard/1`. */
   protocol: string;
+  /** Random per connection, for logs and support. */
   connection_id: string;
+  /** Random per gateway instance: when it changes, the gateway restarted and every seq held is void. */
   epoch: string;
+  /** How often the server suggests sending `gateway.ping`; the default of `heartbeatMs`. */
   heartbeat_ms: number;
   /** `max_message_bytes`, `max_batch`, `max_in_flight`. */
   limits: Record<string, number>;
+  /** Fields the gateway's `ready` option added. */
   [extra: string]: unknown;
 }
 
 /** What a resume after a reconnect found, for each followed session. */
 export interface ResumeReport {
+  /** The session resumed (or lost). */
   session_id: string;
   /** Events the client missed were evicted: refetch the session's state. */
   truncated: boolean;
+  /** Events replayed before the resume's answer (0 on error). */
   replayed: number;
   /** The gateway restarted (new epoch): seqs began again. */
   epochChanged: boolean;
@@ -55,6 +66,7 @@ export interface ResumeReport {
 
 /** Thrown to calls in flight when the connection drops (or the client closes). */
 export class ConnectionLost extends Error {
+  /** `message` defaults to "connection lost"; after `close()` it is "client closed". */
   constructor(message = "connection lost") {
     super(message);
     this.name = "ConnectionLost";
@@ -82,6 +94,7 @@ export interface CallOptions {
 }
 
 /** A handler for a server → client request; what it returns (or throws as `RpcError`) is the reply. */
+// deno-lint-ignore no-explicit-any -- a server request's params are untyped: handlers read them without casts
 export type RequestHandler = (params: any, context: { signal: AbortSignal; id: string }) => unknown;
 
 interface PendingCall {
@@ -137,6 +150,10 @@ export class Client<G = unknown> {
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
+  /**
+   * Starts connecting at once: `dial` is called now and again for every reconnect. `connect()`
+   * and `connectStdio()` pass their own; pass yours for another kind of channel.
+   */
   constructor(dial: Dial, options: ClientOptions = {}) {
     this.#dial = dial;
     this.#options = options;
@@ -150,6 +167,7 @@ export class Client<G = unknown> {
     void this.#connect();
   }
 
+  /** The state now; `onStateChange` reports each change. */
   get state(): ConnectionState {
     return this.#state;
   }
@@ -166,9 +184,9 @@ export class Client<G = unknown> {
    */
   call<K extends keyof SignaturesOf<G> & string>(
     method: K,
-    params?: SignaturesOf<G>[K] extends Signature<infer P, any> ? P : never,
+    params?: SignaturesOf<G>[K] extends Signature<infer P, unknown> ? P : never,
     options: CallOptions = {},
-  ): Promise<SignaturesOf<G>[K] extends Signature<any, infer R> ? R : never> {
+  ): Promise<SignaturesOf<G>[K] extends Signature<unknown, infer R> ? R : never> {
     return this.#call(method, params, options, true) as Promise<never>;
   }
 
@@ -267,6 +285,7 @@ export class Client<G = unknown> {
    * Listens for events of `type` (`"*"` for all). Session events arrive once each, in seq
    * order, across reconnects. Returns the unsubscribe function.
    */
+  // deno-lint-ignore no-explicit-any -- as `SessionEvent`'s default: untyped listeners read `payload` without casts
   on<P = any>(type: string, listener: (event: SessionEvent<P>) => void): () => void {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, set = new Set());
@@ -353,6 +372,7 @@ export class Client<G = unknown> {
     else this.#receiveOne(frame);
   }
 
+  // deno-lint-ignore no-explicit-any -- a parsed frame, checked member by member below
   #receiveOne(message: any): void {
     if (typeof message !== "object" || message === null) return;
     if (message.method === "event" && message.id === undefined) return this.#event(message.params);
@@ -421,6 +441,7 @@ export class Client<G = unknown> {
   #resume(sessionId: string, afterSeq: number, epochChanged: boolean): void {
     // Its answer does not follow the session: `unfollow()` while it is on its way must stick.
     this.#call("session.resume", { session_id: sessionId, after_seq: afterSeq }, {}, false).then(
+      // deno-lint-ignore no-explicit-any -- the `session.resume` answer (a `ResumeResult`)
       (result: any) =>
         this.#report({ session_id: sessionId, truncated: result.truncated, replayed: result.replayed, epochChanged }),
       (error: unknown) => {

@@ -3,21 +3,26 @@
  * (web standards only), and never lose an event across a reconnect.
  *
  * @example
+ * ```ts
  * import { connect } from "switchboard/client";
- * const client = connect<typeof gateway>("ws://127.0.0.1:8787/api/ws", { token });
+ * import type { gateway } from "./server.ts"; // the server's `createGateway(…)`: types only
+ *
+ * const client = connect<typeof gateway>("ws://127.0.0.1:8787/api/ws");
  * await client.ready;
- * client.on("message.delta", (event) => render(event.payload));
- * client.handle("approval", async (params) => ({ choice: "once" }));
+ * client.on("message.delta", (event) => console.log(event.payload));
+ * client.handle("approval", () => ({ choice: "once" }));
  * const { session_id } = await client.call("session.create", {});
+ * ```
  */
 import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../jsonrpc/protocol.ts";
 import { Client, type ClientOptions, type Dial } from "./client.ts";
 
-export { Client, ConnectionLost } from "./client.ts";
+export { ConnectionLost } from "./client.ts";
 export type {
   CallOptions,
   Channel,
   ChannelEvents,
+  Client,
   ClientOptions,
   ConnectionState,
   Dial,
@@ -29,8 +34,32 @@ export type { BackoffOptions } from "./backoff.ts";
 export type { BuiltinSignatures, SessionEvent, Signature, SignatureOf, SignaturesOf } from "./types.ts";
 export { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
 
-/** The standard WebSocket constructor shape (the global one, or `ws`'s on Node 20). */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+/**
+ * What the client uses of a WebSocket: the standard one (browsers, Deno, Bun, Node ≥ 22) and
+ * the `ws` package's both fit, with no cast.
+ */
+export interface ClientWebSocket {
+  /** Set once: every text frame's `data`. */
+  onmessage: EventHandler<{ data: unknown }> | null;
+  /** Set once: the close, with its code and reason. */
+  onclose: EventHandler<{ code: number; reason: string }> | null;
+  /** Set once: errors are followed by a close, which is what counts. */
+  onerror: EventHandler<unknown> | null;
+  /** Sends a text frame. */
+  send(data: string): void;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * An event handler property. Declared through a method, whose parameter is checked both ways,
+ * so that a socket whose handler takes a richer event (the DOM's `MessageEvent`, `ws`'s own)
+ * still fits.
+ */
+export type EventHandler<E> = { handle(event: E): void }["handle"];
+
+/** A WebSocket class: the global `WebSocket`, or the `ws` package's on Node 20. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => ClientWebSocket;
 
 /** Options of `connect`. */
 export interface ConnectOptions extends ClientOptions {
@@ -52,7 +81,7 @@ export function connect<G = unknown>(url: string, options: ConnectOptions = {}):
 }
 
 /** A `Dial` over a standard WebSocket. */
-export function webSocketDial(
+function webSocketDial(
   url: string,
   { token, ticket, WebSocket: WS = globalThis.WebSocket }: ConnectOptions = {},
 ): Dial {

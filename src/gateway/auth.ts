@@ -1,5 +1,5 @@
 /**
- * Built-in authentication for `auth(c)` (DESIGN §6): a bearer token in `Authorization`, the
+ * Built-in authentication for `auth(c)` (docs/protocol.md, Authentication): a bearer token in `Authorization`, the
  * same token in the `Sec-WebSocket-Protocol` list (browsers cannot set headers on a
  * WebSocket), or a short-lived single-use ticket in the query, minted by an HTTP route the
  * app already authenticates.
@@ -36,9 +36,11 @@ export function offeredProtocols(c: Context): string[] {
  * dropped as new ones are minted, so the book stays as small as the tickets in flight.
  */
 export class Tickets {
+  /** How long a ticket stays valid after `mint`, in ms; `route()` answers it as `expires_in_ms`. */
   readonly ttlMs: number;
   #book = new Map<string, { principal: string; expires: number }>();
 
+  /** An empty book of tickets valid for `ttlMs` each (default 30 s). */
   constructor({ ttlMs = 30_000 }: { ttlMs?: number } = {}) {
     this.ttlMs = ttlMs;
   }
@@ -48,6 +50,7 @@ export class Tickets {
     return this.#book.size;
   }
 
+  /** A new random ticket for `principal` (24 bytes, URL-safe base64), redeemable once within `ttlMs`. */
   mint(principal: string): string {
     const now = performance.now();
     // The Map iterates oldest first: stop at the first ticket still valid.
@@ -98,10 +101,19 @@ export interface TokenAuthOptions {
  * subprotocol list as `switchboard.token.<token>` (after `switchboard.v1`, which is what the
  * server answers: the token is never echoed), or a ticket in the query.
  *
- * @example
+ * @example Tokens, and tickets minted for holders of a token
+ * ```ts
+ * import { Hono } from "hono";
+ * import { createGateway, Tickets, tokenAuth } from "switchboard";
+ * import { serve } from "switchboard/node";
+ *
+ * const tokens = { [process.env.API_TOKEN!]: "me" };
  * const tickets = new Tickets();
- * const gateway = createGateway({ auth: tokenAuth({ tokens: { [token]: "me" }, tickets }), methods });
- * app.post("/api/ticket", tickets.route(tokenAuth({ tokens: { [token]: "me" } })));
+ * const app = new Hono();
+ * app.post("/api/ticket", tickets.route(tokenAuth({ tokens })));
+ * const gateway = createGateway({ auth: tokenAuth({ tokens, tickets }), methods: {} });
+ * const server = await serve(gateway, { app });
+ * ```
  */
 export function tokenAuth(options: TokenAuthOptions): (c: Context) => Promise<string | null> {
   const entries = Object.entries(options.tokens ?? {});
@@ -112,6 +124,7 @@ export function tokenAuth(options: TokenAuthOptions): (c: Context) => Promise<st
       for (const [known, name] of entries) if (constantTimeEqual(token, known)) principal = name;
       return principal;
     });
+  // deno-lint-ignore require-await -- async so that every path returns a promise and a throwing `verify` rejects
   return async (c) => {
     const header = c.req.header("authorization");
     if (header?.startsWith("Bearer ")) return verify(header.slice(7).trim());

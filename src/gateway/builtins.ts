@@ -1,4 +1,4 @@
-/** The built-in methods every gateway answers (DESIGN §3). */
+/** The built-in methods every gateway answers (docs/protocol.md, Built-in methods). */
 import * as v from "valibot";
 import { IdSchema } from "../jsonrpc/schema.ts";
 import type { Connection } from "./connection.ts";

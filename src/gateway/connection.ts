@@ -1,7 +1,7 @@
 /**
  * One client connection: decodes its frames, schedules its calls and answers them.
  *
- * Scheduling (DESIGN §4): `inline` methods run one at a time in arrival order; `concurrent`
+ * Scheduling (docs/protocol.md, Scheduling and order): `inline` methods run one at a time in arrival order; `concurrent`
  * methods start at once beside them; `immediate` built-ins (`gateway.ping`, `rpc.cancel`)
  * are answered before anything queued. A synchronous inline handler with an idle queue is
  * answered in the same turn, with no promise and no bookkeeping: the common case stays cheap.

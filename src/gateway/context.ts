@@ -1,5 +1,5 @@
 import type { Id } from "../jsonrpc/codec.ts";
-import type { CreateSessionOptions, Session } from "../sessions/session.ts";
+import type { CreateSessionOptions, SessionHandle } from "../sessions/session.ts";
 import type { Logger } from "./logger.ts";
 
 /** The calling connection, as a handler sees it. */
@@ -21,10 +21,13 @@ export interface ConnectionHandle {
 export interface HandlerContext {
   /** The request id; undefined for a notification. */
   readonly id: Id | undefined;
+  /** The method name as the client sent it. */
   readonly method: string;
   /** Aborted by `rpc.cancel` for this request, or when the connection closes. */
   readonly signal: AbortSignal;
+  /** The connection the call came on. */
   readonly connection: ConnectionHandle;
+  /** The gateway's logger. */
   readonly log: Logger;
   /** Sessions of the calling principal. */
   readonly sessions: SessionsHandle;
@@ -34,13 +37,13 @@ export interface HandlerContext {
    * is left running (the session's work goes on, its answer is dropped) and is aborted only
    * if the session ends. A call binds to the first session it touches.
    */
-  session(id: string): Session;
+  session(id: string): SessionHandle;
 }
 
 /** `ctx.sessions`. */
 export interface SessionsHandle {
   /** Creates a session owned by the caller's principal, with the calling connection attached; binds this call to it. */
-  create(options?: CreateSessionOptions): Session;
+  create(options?: CreateSessionOptions): SessionHandle;
   /** The caller's live sessions. */
-  list(): Session[];
+  list(): SessionHandle[];
 }

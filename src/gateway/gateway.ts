@@ -5,7 +5,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
 import { CloseCode, type TransportSocket } from "../transport/transport.ts";
-import { type SessionOptions, SessionRegistry } from "../sessions/registry.ts";
+import { type GatewaySessions, type SessionOptions, SessionRegistry } from "../sessions/registry.ts";
 import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
@@ -40,6 +40,7 @@ export interface Limits {
   sendStallMs: number;
 }
 
+/** The limits a gateway runs with where its `limits` option leaves a field out (each one's default is on `Limits`). */
 export const defaultLimits: Readonly<Limits> = {
   maxMessageBytes: 1 << 20,
   maxBatch: 100,
@@ -57,16 +58,22 @@ export const defaultLimits: Readonly<Limits> = {
 /** A task started once per gateway at its first connection; its result is not awaited. */
 export type StartupTask = () => unknown;
 
+/** Options of `createGateway`. */
 export interface GatewayOptions<M extends MethodTable> {
   /** Shown in `rpc.discover` and logs. Default "switchboard". */
   name?: string;
   /** Shown in `rpc.discover`. Default "0.0.0". */
   version?: string;
+  /**
+   * The application's methods by name. `createGateway` throws for a name in `rpc.*` or
+   * `gateway.*`, or one of the session built-ins (`session.resume`, `session.events.since`, `session.close`).
+   */
   methods: M;
   /** Extra fields merged into each connection's `gateway.ready` payload (synchronous). */
   ready?: (connection: ConnectionHandle) => Record<string, unknown>;
   /** Started once, at the first connection, before its `gateway.ready`; never awaited; failures are logged. */
   startup?: StartupTask[];
+  /** Limits to change; the fields left out keep their `defaultLimits` value. */
   limits?: Partial<Limits>;
   /** How often clients should send `gateway.ping`, announced in `gateway.ready`. Default 15 s. */
   heartbeatMs?: number;
@@ -92,25 +99,24 @@ export interface CloseOptions {
   timeoutMs?: number;
 }
 
-/** A gateway: mount `handler` behind `guard()`, or hand sockets to `open()`. */
+/** A gateway: mount `handler` behind `guard()` in a Hono app, or serve it with a runtime's `serve()`. */
 export interface Gateway<M extends MethodTable = MethodTable> {
+  /** As given in the options (default "switchboard"): shown in `rpc.discover` and logs. */
   readonly name: string;
   /** Random per gateway; a client that sees it change knows its sequence numbers are void. */
   readonly epoch: string;
+  /** The limits in force: the defaults with the options' `limits` over them. */
   readonly limits: Readonly<Limits>;
+  /** The logger given in the options, or the default one. */
   readonly log: Logger;
   /** The method table as given (also carries its types for a typed client). */
   readonly methods: M;
   /** Open connections. */
-  readonly connections: ReadonlySet<Connection>;
+  readonly connections: ReadonlySet<ConnectionHandle>;
   /** Live sessions, for application code outside handlers. */
-  readonly sessions: SessionRegistry;
-  /** Set when `auth` is given: a connection without a principal from `guard()` is refused. */
-  readonly requiresAuth: boolean;
+  readonly sessions: GatewaySessions;
   /** For `upgradeWebSocket(gateway.handler)` with any Hono WebSocket helper. */
   readonly handler: (c: Context) => WSEvents;
-  /** As `handler`, with a runtime's own socket adapter (batched writes, exact backlog, peer address). */
-  handlerWith(adapter: SocketAdapter): (c: Context) => WSEvents;
   /**
    * Middleware to place before the upgrade: 503 after `close()` or over the connection caps,
    * 403 for a foreign `Origin` or (with `hosts`) a `Host` not on the list, 401 when `auth` refuses.
@@ -118,8 +124,6 @@ export interface Gateway<M extends MethodTable = MethodTable> {
   guard(options?: GuardOptions): MiddlewareHandler;
   /** Open connections of `principal`. */
   connectionsOf(principal: string): number;
-  /** Opens a connection over `socket` for `principal` (default "anonymous") and sends `gateway.ready`. */
-  open(socket: TransportSocket, peer: string, principal?: string): Connection;
   /**
    * Stops accepting, closes every connection with 1001 (their sessions detach), waits for
    * them to go and for running handlers to finish (both within `timeoutMs`), then ends every
@@ -130,6 +134,23 @@ export interface Gateway<M extends MethodTable = MethodTable> {
   readonly closing: boolean;
 }
 
+/** What the runtime modules and stdio use of a gateway beyond its public face. */
+export interface GatewayCore<M extends MethodTable = MethodTable> extends Gateway<M> {
+  readonly connections: ReadonlySet<Connection>;
+  readonly sessions: SessionRegistry;
+  /** Set when `auth` is given: a connection without a principal from `guard()` is refused. */
+  readonly requiresAuth: boolean;
+  /** As `handler`, with a runtime's own socket adapter (batched writes, exact backlog, peer address). */
+  handlerWith(adapter: SocketAdapter): (c: Context) => WSEvents;
+  /** Opens a connection over `socket` for `principal` (default "anonymous") and sends `gateway.ready`. */
+  open(socket: TransportSocket, peer: string, principal?: string): Connection;
+}
+
+/** The core of a gateway made by `createGateway` (every gateway is). */
+export function gatewayCore<M extends MethodTable>(gateway: Gateway<M>): GatewayCore<M> {
+  return gateway as GatewayCore<M>;
+}
+
 const RESERVED = /^(rpc|gateway)\./;
 
 /** The principal of every connection when the gateway has no `auth`. */
@@ -138,9 +159,17 @@ export const ANONYMOUS = "anonymous";
 /**
  * Creates a gateway from a method table.
  *
- * @example
+ * @example Mount it in your own Hono app (here on Deno, with Hono's helper)
+ * ```ts
+ * import { Hono } from "hono";
+ * import { upgradeWebSocket } from "hono/deno";
+ * import { createGateway, LOOPBACK_HOSTS } from "switchboard";
+ *
  * const gateway = createGateway({ methods: { "math.add": ([a, b]: [number, number]) => a + b } });
- * app.get("/api/ws", gateway.guard(), upgradeWebSocket(gateway.handler));
+ * const app = new Hono();
+ * app.get("/api/ws", gateway.guard({ hosts: LOOPBACK_HOSTS }), upgradeWebSocket(gateway.handler));
+ * Deno.serve({ hostname: "127.0.0.1", port: 8787 }, app.fetch);
+ * ```
  */
 export function createGateway<M extends MethodTable>(options: GatewayOptions<M>): Gateway<M> {
   const name = options.name ?? "switchboard";
@@ -208,7 +237,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     }
   }
 
-  const gateway: Gateway<M> = {
+  const gateway: GatewayCore<M> = {
     name,
     epoch,
     limits,

@@ -7,7 +7,7 @@ import type { WSContext, WSEvents } from "hono/ws";
 import { CloseCode, standardSocket, type TransportSocket } from "../transport/transport.ts";
 import type { Connection } from "./connection.ts";
 import { offeredProtocols, SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "./auth.ts";
-import type { Gateway } from "./gateway.ts";
+import type { GatewayCore } from "./gateway.ts";
 
 /** How a runtime turns Hono's WebSocket context into a transport socket, and names the peer. */
 export interface SocketAdapter {
@@ -46,7 +46,7 @@ export interface GatewayEvents extends WSEvents {
 const PRINCIPAL = "switchboard.principal";
 
 /** Builds `(c) => WSEvents` for a gateway; every call is one connection. */
-export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (c: Context) => GatewayEvents {
+export function createHandler(gateway: () => GatewayCore, adapter: SocketAdapter): (c: Context) => GatewayEvents {
   return (c) =>
     new ConnectionEvents(gateway, adapter, adapter.peer(c), c.get(PRINCIPAL as never) as string | undefined);
 }
@@ -56,13 +56,13 @@ export function createHandler(gateway: () => Gateway, adapter: SocketAdapter): (
  * methods made five closures and a scope for every connection (~0.4 KB each idle one).
  */
 class ConnectionEvents implements GatewayEvents {
-  readonly #gateway: () => Gateway;
+  readonly #gateway: () => GatewayCore;
   readonly #adapter: SocketAdapter;
   readonly #peer: string;
   readonly #principal: string | undefined;
   #connection: Connection | undefined;
 
-  constructor(gateway: () => Gateway, adapter: SocketAdapter, peer: string, principal: string | undefined) {
+  constructor(gateway: () => GatewayCore, adapter: SocketAdapter, peer: string, principal: string | undefined) {
     this.#gateway = gateway;
     this.#adapter = adapter;
     this.#peer = peer;
@@ -149,12 +149,12 @@ function hostName(host: string): string {
 }
 
 /**
- * The guard middleware (DESIGN §6), in order: 503 when closing or at the connection cap;
+ * The guard middleware (docs/architecture.md, Security), in order: 503 when closing or at the connection cap;
  * 400 for a malformed `Host`; 403 for a `Host` off the list or a foreign `Origin`; 400 for a token in the subprotocol
  * list without `switchboard.v1` first (Hono's helpers answer the first offered protocol, so
  * the token would be echoed); 401 when `auth` refuses; 503 at the principal's cap.
  */
-export function createGuard(gateway: Gateway, policy: GuardPolicy): MiddlewareHandler {
+export function createGuard(gateway: GatewayCore, policy: GuardPolicy): MiddlewareHandler {
   const { auth, hosts } = policy;
   const origins = new Set(policy.origins);
   return async (c, next) => {

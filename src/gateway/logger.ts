@@ -3,12 +3,17 @@ export type LogFields = Record<string, unknown>;
 
 /** A pluggable logger. The gateway logs through it and nowhere else (never to stdout). */
 export interface Logger {
+  /** Per-message detail, e.g. a response dropped because its connection had closed. */
   debug(message: string, fields?: LogFields): void;
+  /** Lifecycle, e.g. a connection closed, with its counters. */
   info(message: string, fields?: LogFields): void;
+  /** Trouble the gateway handled, e.g. a slow consumer or a refused connection. */
   warn(message: string, fields?: LogFields): void;
+  /** Failures, e.g. a handler that threw something other than an `RpcError`. */
   error(message: string, fields?: LogFields): void;
 }
 
+/** A log level, named after its `Logger` method: `debug` < `info` < `warn` < `error`. */
 export type LogLevel = keyof Logger;
 
 const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };

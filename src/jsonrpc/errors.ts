@@ -10,12 +10,16 @@ export const ErrorCode = {
   Overloaded: -32003,
 } as const;
 
+/** One of the codes in `ErrorCode`. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** The `error` member of a JSON-RPC error response. */
 export interface ErrorObject {
+  /** An integer: one of `ErrorCode`, or the application's own. */
   code: number;
+  /** A short description, e.g. "Invalid params". */
   message: string;
+  /** Details, e.g. `{issues}` for -32602; absent when there are none. */
   data?: unknown;
 }
 
@@ -23,12 +27,26 @@ export interface ErrorObject {
  * An error a method handler throws to answer with a specific JSON-RPC error.
  * Anything else a handler throws answers -32603 without details.
  *
- * @example throw new RpcError(ErrorCode.SessionNotFound, "Session not found")
+ * @example
+ * ```ts
+ * import { createGateway, RpcError } from "switchboard";
+ *
+ * const gateway = createGateway({
+ *   methods: {
+ *     "upload.start": () => {
+ *       throw new RpcError(-32050, "Quota exceeded", { retry_after: 5 });
+ *     },
+ *   },
+ * });
+ * ```
  */
 export class RpcError extends Error {
+  /** The JSON-RPC error code answered. */
   readonly code: number;
+  /** Sent as the error's `data` unless undefined. */
   readonly data: unknown;
 
+  /** An error answering `code` and `message`, with `data` if given. */
   constructor(code: number, message: string, data?: unknown) {
     super(message);
     this.name = "RpcError";

@@ -1,4 +1,4 @@
-/** Names the server and its clients share on the wire (`switchboard/1`, DESIGN §3). */
+/** Names the server and its clients share on the wire (`switchboard/1`; docs/protocol.md). */
 
 /** The subprotocol a client offers first; the only one the server ever answers. */
 export const SUBPROTOCOL = "switchboard.v1";

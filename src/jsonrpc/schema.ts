@@ -1,11 +1,11 @@
 /**
- * The wire shapes of JSON-RPC 2.0 (§4–§5) as valibot schemas. They are the contract:
- * `decode` checks the same shapes by hand on its hot path and falls back to these schemas
- * only to explain why a message is invalid.
+ * The wire shapes of requests, notifications and responses (JSON-RPC 2.0 §4–§5) as valibot
+ * schemas. They are the contract: `decode` checks the same shapes by hand on its hot path and
+ * falls back to these schemas only to explain why a message is invalid.
  */
 import * as v from "valibot";
 
-export const IdSchema = v.union([v.string(), v.number(), v.null()]);
+export const IdSchema: v.GenericSchema<Id> = v.union([v.string(), v.number(), v.null()]);
 
 /** Params are structured: an array (by position) or an object (by name). */
 export const ParamsSchema = v.union([v.array(v.unknown()), v.record(v.string(), v.unknown())]);
@@ -41,5 +41,6 @@ export const MessageSchema = v.union([RequestSchema, NotificationSchema, Success
 /** A batch: a non-empty array of messages. */
 export const BatchSchema = v.pipe(v.array(v.unknown()), v.minLength(1));
 
-export type Id = v.InferOutput<typeof IdSchema>;
+/** A request id: a string, a number, or null (for errors about a request whose id could not be read). */
+export type Id = string | number | null;
 export type Params = v.InferOutput<typeof ParamsSchema>;

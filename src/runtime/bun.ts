@@ -14,7 +14,8 @@
  */
 import type { Server as BunServer, ServerWebSocket } from "bun";
 import { type BunWebSocketData, upgradeWebSocket, websocket } from "hono/bun";
-import type { Gateway, SocketAdapter } from "../mod.ts";
+import { type Gateway, gatewayCore } from "../gateway/gateway.ts";
+import type { SocketAdapter } from "../gateway/hono.ts";
 import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
 import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
 
@@ -82,11 +83,20 @@ const adapter: SocketAdapter = {
  * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
  *
  * @example
+ * ```ts
+ * import { createGateway } from "switchboard";
+ * import { serve } from "switchboard/bun";
+ *
+ * const gateway = createGateway({ methods: { "math.add": ([a, b]: [number, number]) => a + b } });
  * const server = await serve(gateway, { port: 0 });
+ * console.error(server.url);
+ * await server.close();
+ * ```
  */
+// deno-lint-ignore require-await -- async like the other runtimes' `serve()`: a `Bun.serve` that fails to bind rejects
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
-  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
+  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter)));
   const sockets = new Set<HonoSocket>();
   const server = Bun.serve({
     hostname,

@@ -4,7 +4,8 @@
  * closed with 1009 by the connection once received.
  */
 import { upgradeWebSocket } from "./deno-upgrade.ts";
-import type { Gateway, SocketAdapter } from "../mod.ts";
+import { type Gateway, gatewayCore } from "../gateway/gateway.ts";
+import type { SocketAdapter } from "../gateway/hono.ts";
 import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
 
 export type { ServeOptions, Server };
@@ -22,14 +23,26 @@ const adapter: SocketAdapter = {
  * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
  *
  * @example
+ * ```ts
+ * import { createGateway } from "switchboard";
+ * import { serve } from "switchboard/deno";
+ *
+ * const gateway = createGateway({ methods: { "math.add": ([a, b]: [number, number]) => a + b } });
  * const server = await serve(gateway, { port: 0 });
+ * console.error(server.url);
+ * await server.close();
+ * ```
  */
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
   // Liveness: Deno pings after `idleTimeout` s of silence and closes a peer that does not pong
   // within as long again, so half of `peerTimeoutMs` each.
   const idleTimeout = Math.max(1, Math.round(gateway.limits.peerTimeoutMs / 2000));
-  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter), { idleTimeout }));
+  app.get(
+    path,
+    guardFor(gateway, hostname),
+    upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter), { idleTimeout }),
+  );
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({ hostname, port, onListen: (addr) => listening.resolve(addr) }, app.fetch);
   const addr = await listening.promise;

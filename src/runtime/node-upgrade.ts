@@ -1,6 +1,6 @@
 /**
- * WebSocket upgrades for `serve()` on Node: a Hono helper and the `upgrade` listener it needs,
- * in place of `@hono/node-server`'s `upgradeWebSocket`.
+ * WebSocket upgrades for `serve()` on Node: the `upgrade` listener behind our Hono helper
+ * (`node-route.ts`), in place of `@hono/node-server`'s `upgradeWebSocket`.
  *
  * Why our own: `@hono/node-server`'s helper wires the socket's listeners inside the closure
  * that received the upgrade's Hono `Context`, so every open connection keeps that Context, its
@@ -14,33 +14,17 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Socket } from "node:net";
 import type { Http2SecureServer, Http2Server } from "node:http2";
 import type { Hono } from "hono";
-import { defineWebSocketHelper, type WSEvents } from "hono/ws";
+import type { WSEvents } from "hono/ws";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
+import { ACCEPT, type UpgradeAccept } from "./node-route.ts";
 import { socketContext } from "./ws-context.ts";
 
-/** Where the `upgrade` listener waits for the route's events. */
-const ACCEPT: unique symbol = Symbol("switchboard.accept");
-
 /** The bindings an upgrade request runs with: `@hono/node-server`'s `HttpBindings` and `ACCEPT`. */
-interface UpgradeBindings {
+interface UpgradeBindings extends UpgradeAccept {
   incoming: IncomingMessage;
   outgoing: undefined;
-  [ACCEPT]: (events: WSEvents) => void;
 }
-
-/**
- * Hono's `upgradeWebSocket` for a server set up with `acceptUpgrades`: the route accepts, and
- * the listener answers 101 (an upgrade reaching the route any other way gets 500).
- */
-export const upgradeWebSocket = defineWebSocketHelper((c, events) => {
-  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return;
-  const accept = (c.env as Partial<UpgradeBindings>)[ACCEPT];
-  if (!accept) return new Response("WebSocket upgrades need acceptUpgrades()", { status: 500 });
-  accept(events);
-  // Never sent: the listener completes the handshake instead.
-  return new Response(null);
-});
 
 /**
  * Answers `upgrade` requests on `server` through `app`: a route with `upgradeWebSocket`

@@ -11,10 +11,12 @@ import { once } from "node:events";
 import { Readable, Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
-import type { Gateway, SocketAdapter } from "../mod.ts";
+import { type Gateway, gatewayCore } from "../gateway/gateway.ts";
+import type { SocketAdapter } from "../gateway/hono.ts";
 import type { TransportSocket } from "../transport/transport.ts";
 import { SUBPROTOCOL } from "../gateway/auth.ts";
-import { acceptUpgrades, upgradeWebSocket } from "./node-upgrade.ts";
+import { acceptUpgrades } from "./node-upgrade.ts";
+import { upgradeWebSocket } from "./node-route.ts";
 import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
 
 export type { ServeOptions, Server };
@@ -26,9 +28,15 @@ export { upgradeWebSocket };
  * takes `upgradeWebSocket` from `switchboard/node`, not `@hono/node-server`'s.
  *
  * @example
+ * ```ts
+ * import { createGateway } from "switchboard";
+ * import { serve } from "switchboard/node";
+ *
+ * const gateway = createGateway({ methods: { "math.add": ([a, b]: [number, number]) => a + b } });
  * const server = await serve(gateway, { port: 0 });
  * console.error(server.url);
  * await server.close();
+ * ```
  */
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
@@ -62,7 +70,7 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
     },
   };
 
-  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gateway.handlerWith(adapter)));
+  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter)));
   const server = serveHono({ fetch: app.fetch, hostname, port });
   acceptUpgrades(server, app, wss, opened);
   await once(server, "listening");

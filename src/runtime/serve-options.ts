@@ -20,13 +20,16 @@ export interface ServeOptions {
 export interface Server {
   /** The HTTP base, e.g. `http://127.0.0.1:8787/`. */
   readonly url: string;
+  /** The port listened on: the one picked when `port` was 0. */
   readonly port: number;
   /** Graceful: stops accepting, closes every client with 1001, then stops listening. */
   close(): Promise<void>;
 }
 
 /** The parts of `ServeOptions` every runtime resolves the same way. */
-export function resolveServeOptions(options: ServeOptions) {
+export function resolveServeOptions(
+  options: ServeOptions,
+): { hostname: string; port: number; path: string; app: Hono; closeTimeoutMs: number } {
   return {
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 8787,

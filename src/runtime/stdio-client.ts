@@ -8,6 +8,7 @@ import { Readable } from "node:stream";
 import { Client, type ClientOptions, type Dial } from "../client/client.ts";
 import { readLines } from "../transport/ndjson.ts";
 
+/** Options of `connectStdio`. `heartbeatMs` defaults to 0 (no pings): the child's exit is the drop. */
 export interface StdioClientOptions extends ClientOptions {
   /** Environment of the child. Default: this process's. */
   env?: Record<string, string | undefined>;
@@ -21,8 +22,14 @@ export interface StdioClientOptions extends ClientOptions {
  * followed sessions are resumed or reported lost). Stderr passes through to this process.
  *
  * @example
+ * ```ts
+ * import { connectStdio } from "switchboard/client/stdio";
+ *
  * const client = connectStdio(["deno", "run", "-A", "main.ts", "--stdio"]);
  * await client.ready;
+ * console.log(await client.call("gateway.ping"));
+ * client.close();
+ * ```
  */
 export function connectStdio<G = unknown>([command, ...args]: string[], options: StdioClientOptions = {}): Client<G> {
   return new Client<G>(stdioDial(command!, args, options), { ...options, heartbeatMs: options.heartbeatMs ?? 0 });

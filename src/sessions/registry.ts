@@ -11,17 +11,23 @@ import {
   randomId,
   type ResumeResult,
   Session,
+  type SessionHandle,
   type SessionHost,
   type SessionViewer,
+  type ViewerInfo,
 } from "./session.ts";
 import { MemoryStore, type ReplayLimits, type SessionStore } from "./store.ts";
 
 /** Called when sessions change; a hook that throws is logged and ignored. */
 export interface SessionHooks {
-  created?(session: Session): void;
-  attached?(session: Session, connection: SessionViewer): void;
-  detached?(session: Session, connection: SessionViewer): void;
-  closed?(session: Session, reason: EndReason): void;
+  /** A session was created (its creator is attached next). */
+  created?(session: SessionHandle): void;
+  /** A connection attached: the creator, or a resume. */
+  attached?(session: SessionHandle, connection: ViewerInfo): void;
+  /** A connection detached: it closed, or the session ended. */
+  detached?(session: SessionHandle, connection: ViewerInfo): void;
+  /** The session ended, for `reason`. */
+  closed?(session: SessionHandle, reason: EndReason): void;
 }
 
 /** The `sessions` option of `createGateway`. */
@@ -38,6 +44,7 @@ export interface SessionOptions {
   replayBudgetBytes?: number;
   /** What to do when a detached session's grace period ends. Default: reap (`orphan_reap`). */
   onOrphan?: OrphanPolicy;
+  /** Called as sessions are created, attached, detached and closed. */
   hooks?: SessionHooks;
   /** Where ownership and events are kept. Default: a `MemoryStore` with the bounds above. */
   store?: SessionStore;
@@ -55,8 +62,18 @@ type Log = (message: string, fields: Record<string, unknown>) => void;
 
 const NOT_FOUND = "Session not found";
 
+/** `gateway.sessions`: the live sessions, for application code outside handlers. */
+export interface GatewaySessions {
+  /** Live sessions. */
+  readonly size: number;
+  /** A live session by id (no ownership check). */
+  get(id: string): SessionHandle | undefined;
+  /** The live sessions of `principal`. */
+  list(principal: string): SessionHandle[];
+}
+
 /** The sessions of one gateway. */
-export class SessionRegistry {
+export class SessionRegistry implements GatewaySessions {
   readonly store: SessionStore;
   readonly epoch: string;
   #sessions = new Map<string, Session>();

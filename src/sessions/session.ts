@@ -1,5 +1,5 @@
 /**
- * A session: the unit of work that outlives connections (DESIGN §5). It numbers its events,
+ * A session: the unit of work that outlives connections (docs/architecture.md, Sessions). It numbers its events,
  * keeps them in the store's replay ring before routing them, fans them out to its viewers,
  * and owns its open server → client requests.
  */
@@ -14,12 +14,60 @@ export type EndReason = "closed" | "disconnect" | "orphan_reap" | "idle_timeout"
 export type OrphanDecision = "reap" | "defer";
 
 /** Decides the fate of a session left without viewers for `graceMs` (default: reap). */
-export type OrphanPolicy = (session: Session) => OrphanDecision;
+export type OrphanPolicy = (session: SessionHandle) => OrphanDecision;
+
+/** A connection attached to a session, as session hooks see it. */
+export interface ViewerInfo {
+  /** The connection's id (also in its `gateway.ready`). */
+  readonly id: string;
+  /** The connection's principal. */
+  readonly principal: string;
+}
+
+/**
+ * A session, as application code sees it: from `ctx.sessions.create()`, `ctx.session(id)`,
+ * `gateway.sessions` and the session hooks.
+ */
+export interface SessionHandle {
+  /** 128 random bits in hex; clients name the session by it. */
+  readonly id: string;
+  /** The principal that created it; only it may resume, read or close it. */
+  readonly principal: string;
+  /** Whether the session ends when its last viewer disconnects. */
+  readonly closeOnDisconnect: boolean;
+  /** The seq of the last event emitted (0 before the first). */
+  readonly latestSeq: number;
+  /** Connections attached now. */
+  readonly viewers: number;
+  /** Handlers bound to this session still running (e.g. a turn): an orphan policy may defer for them. */
+  readonly running: number;
+  /** Server → client requests still waiting for a reply. */
+  readonly openRequests: number;
+  /** Why it ended, or undefined while it is live. */
+  readonly endReason: EndReason | undefined;
+  /** True once it has ended. */
+  readonly closed: boolean;
+  /** Aborted when the session ends, with the end reason. */
+  readonly signal: AbortSignal;
+  /**
+   * Emits a session event: stamps the next seq, keeps it for replay, then writes it to every
+   * viewer (a write never waits, so a slow viewer holds up nobody). Returns the seq, or 0 once
+   * the session has ended. Throws (and uses no seq) if `payload` cannot be serialised.
+   */
+  emit(type: string, payload?: unknown): number;
+  /**
+   * Asks the client a question (`srq-…` id) and resolves with the first reply's result. It
+   * rejects with an `RpcError`: the client's error, or -32800 with `data.reason` `timeout`,
+   * `cancelled` or `session_closed` (those also emit `request.cancel {id, reason}`). The
+   * request belongs to the session: viewers attached later, or resuming, get it too.
+   */
+  request(method: string, params?: unknown, options?: SessionRequestOptions): Promise<unknown>;
+  /** Ends the session: open requests are cancelled, viewers get `session.closed {reason}`, bound handlers are aborted. */
+  close(reason?: EndReason): void;
+}
 
 /** A connection, as a session sees it. */
-export interface SessionViewer {
-  readonly id: string;
-  readonly principal: string;
+export interface SessionViewer extends ViewerInfo {
   /** Queues a serialised frame; false once the viewer is gone. Never blocks. */
   writeText(text: string): boolean;
   /** The sessions this viewer is attached to (kept in step by the session). */
@@ -49,10 +97,15 @@ export interface SessionRequestOptions {
 
 /** The answer of `session.resume`. */
 export interface ResumeResult {
+  /** The session resumed. */
   session_id: string;
+  /** The seq of its last event (0 before the first); live events continue after it. */
   latest_seq: number;
+  /** Events written before this answer (those kept with seq > `after_seq`). */
   replayed: number;
+  /** Some events after `after_seq` are no longer kept: refetch the session's state. */
   truncated: boolean;
+  /** The gateway's epoch, as in `gateway.ready`: seqs count within it. */
   epoch: string;
 }
 
@@ -82,8 +135,8 @@ export function randomId(): string {
   return hex;
 }
 
-/** A session. Handlers get one from `ctx.sessions.create()` or `ctx.session(id)`. */
-export class Session {
+/** A session and what the registry needs of it besides `SessionHandle`. */
+export class Session implements SessionHandle {
   readonly id: string;
   /** The principal that created it; only it may resume, read or close it. */
   readonly principal: string;
@@ -94,7 +147,7 @@ export class Session {
    * it. Events count through `noteEvents` when the registry looks: a clock read per event cost
    * ~8% of a streamed event's CPU on Bun.
    */
-  lastActive = performance.now();
+  lastActive: number = performance.now();
   /** The seq `noteEvents` last saw. */
   #seqNoted = 0;
   /** The orphan timer while detached. */

@@ -110,6 +110,7 @@ export class MemoryStore implements SessionStore {
   #budget: number;
   #bytes = 0;
 
+  /** A store bounding each session's ring by `limits` and all of them together by `budgetBytes`. */
   constructor(limits: ReplayLimits, budgetBytes: number) {
     this.#limits = limits;
     this.#budget = budgetBytes;

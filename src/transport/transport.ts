@@ -42,7 +42,7 @@ export interface Transport {
   readonly closed: boolean;
 }
 
-/** WebSocket close codes the gateway uses (DESIGN §3). */
+/** WebSocket close codes the gateway uses (docs/protocol.md, Close codes). */
 export const CloseCode = {
   Normal: 1000,
   GoingAway: 1001,

@@ -1,26 +1,26 @@
 /**
- * Fault injection on the wire (DESIGN §3, §4, §6): hostile frames sent raw, byte for byte —
- * oversized, invalid UTF-8, floods, deep nesting, prototype names, oversized batches and
- * duplicate ids. Every attack runs beside a well-behaved client that must stay open and keep
- * its answers, and the server must stay up.
+ * Fault injection on the wire (see docs/protocol.md, and the transport and security sections of
+ * docs/architecture.md): hostile frames sent raw, byte for byte — oversized, invalid UTF-8,
+ * floods, deep nesting, prototype names, oversized batches and duplicate ids. Every attack runs
+ * beside a well-behaved client that must stay open and keep its answers, and the server must
+ * stay up.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
 import { ErrorCode, type Gateway, method } from "../../src/mod.ts";
 import { Bystander } from "../helpers/bystander.ts";
+import type { Frame } from "../helpers/client.ts";
 import { Opcode, RawSocket } from "../helpers/raw-socket.ts";
 import { type LogEntry, runtime, startGateway, until } from "../helpers/runtime.ts";
 
 const echo = (p: unknown) => p;
-// deno-lint-ignore no-explicit-any
-type Reply = any;
 
 /** A raw connection past `gateway.ready`. */
 async function attacker(wsUrl: string): Promise<RawSocket> {
   const socket = await RawSocket.open(wsUrl);
   assert.equal(socket.status, 101);
-  assert.equal(((await socket.next()) as Reply).params.type, "gateway.ready");
+  assert.equal(((await socket.next()) as Frame).params.type, "gateway.ready");
   return socket;
 }
 
@@ -46,7 +46,7 @@ test(`a frame of maxMessageBytes + 1, sent raw whole or in fragments, closes 100
 
   const whole = await attacker(gw.wsUrl);
   whole.send(Opcode.Text, padded(1024));
-  assert.equal(((await whole.next()) as Reply).id, 1, "exactly maxMessageBytes is fine");
+  assert.equal(((await whole.next()) as Frame).id, 1, "exactly maxMessageBytes is fine");
   whole.send(Opcode.Text, padded(1025));
   assert.equal((await whole.closedWithin()).code, 1009);
   assert.deepEqual(whole.texts, [], "the oversized frame is not answered");
@@ -113,7 +113,7 @@ test("a flood over messagesPerSecond is answered -32003, and closed 1008 when it
 
   // One burst of 300: the full bucket (200) is answered, the rest refused — fewer than a second's worth, so no close.
   socket.sendTexts(Array.from({ length: 300 }, (_, i) => request(i, "echo", [i])));
-  const replies: Reply[] = [];
+  const replies: Frame[] = [];
   for (let i = 0; i < 300; i++) replies.push(await socket.next());
   assert.deepEqual(
     replies.map((reply) => reply.id),
@@ -133,7 +133,7 @@ test("a flood over messagesPerSecond is answered -32003, and closed 1008 when it
   await bystander.check("the bystander during the flood");
 
   // Within the rate again, the same connection is served.
-  let answer: Reply = undefined;
+  let answer: Frame = undefined;
   for (let i = 0; i < 40 && !answer?.result; i++) {
     await new Promise((resolve) => setTimeout(resolve, 25));
     socket.send(Opcode.Text, request(`again-${i}`, "echo", ["ok"]));
@@ -234,7 +234,7 @@ test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed; 600
     Opcode.Text,
     `[${request(10, "echo", [long])},{"jsonrpc":"2.0","id":11,"method":"echo","params":${nest(40).array}}]`,
   );
-  const mixed = (await socket.next()) as Reply[];
+  const mixed = (await socket.next()) as Frame[];
   assert.deepEqual(mixed.map((reply) => [reply.id, reply.error?.code]), [[10, undefined], [
     11,
     ErrorCode.InvalidParams,
@@ -260,14 +260,14 @@ test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed; 600
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","method":"echo","params":${deep.array}}`);
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":"srq-none","result":${deep.array}}`);
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":${deep.array},"method":"echo","params":[]}`);
-  const byId = (await socket.next()) as Reply;
+  const byId = (await socket.next()) as Frame;
   assert.deepEqual(
     [byId.id, byId.error.code],
     [null, ErrorCode.InvalidRequest],
     "a notification and a stray reply got no answer; a deep id is no id",
   );
   socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":8,"method":${deep.object}}`);
-  const byMethod = (await socket.next()) as Reply;
+  const byMethod = (await socket.next()) as Frame;
   assert.deepEqual([byMethod.id, byMethod.error.code], [8, ErrorCode.InvalidRequest]);
 
   socket.send(Opcode.Text, request(9, "echo", { a: [[[1]]] }));
@@ -297,11 +297,11 @@ test("prototype member names are no methods (-32601), and __proto__ / constructo
 
   socket.sendTexts(names.map((name) => request(name, name, {})));
   for (const name of names) {
-    const reply = (await socket.next()) as Reply;
+    const reply = (await socket.next()) as Frame;
     assert.deepEqual([reply.id, reply.error?.code], [name, ErrorCode.MethodNotFound], name);
   }
   socket.send(Opcode.Text, JSON.stringify(names.map((name, i) => ({ jsonrpc: "2.0", id: i, method: name }))));
-  const batch = (await socket.next()) as Reply[];
+  const batch = (await socket.next()) as Frame[];
   assert.deepEqual(batch.map((reply) => reply.error.code), names.map(() => ErrorCode.MethodNotFound), "in a batch");
 
   // Sent as text: JSON.parse makes "__proto__" an own key, as any hostile peer's frame does.
@@ -316,7 +316,7 @@ test("prototype member names are no methods (-32601), and __proto__ / constructo
   ] as const;
   for (const [params, name] of hostile) {
     socket.send(Opcode.Text, `{"jsonrpc":"2.0","id":"p","method":"${name}","params":${params}}`);
-    const reply = (await socket.next()) as Reply;
+    const reply = (await socket.next()) as Frame;
     if (name === "echo") assert.equal(JSON.stringify(reply.result), params, "echoed as plain data");
     else if (params.startsWith('{"name"')) assert.equal(reply.result, "hi x");
     else {assert.equal(
@@ -356,7 +356,7 @@ test("a batch over maxBatch answers one -32600 (id null) and runs none of it; th
   assert.ok(await bystander.client.silentFor(20));
 
   socket.send(Opcode.Text, batchOf(5));
-  assert.equal(((await socket.next()) as Reply[]).length, 5, "a batch of exactly maxBatch runs");
+  assert.equal(((await socket.next()) as Frame[]).length, 5, "a batch of exactly maxBatch runs");
   assert.equal(ran, 5);
   assert.deepEqual(socket.texts, [], "one answer per oversized batch, no more");
   socket.destroy();
@@ -398,10 +398,10 @@ test("duplicate in-flight ids under load: each duplicate answers -32600, each or
   assert.ok(await bystander.client.silentFor(20), "the bystander's parked calls are not duplicates");
 
   release();
-  const answers = new Map<unknown, Reply>();
-  let pair: Reply[] | undefined;
+  const answers = new Map<unknown, Frame>();
+  let pair: Frame[] | undefined;
   for (let i = 0; i <= ids.length; i++) {
-    const reply = (await socket.next()) as Reply;
+    const reply = (await socket.next()) as Frame;
     if (Array.isArray(reply)) {
       pair = reply;
     } else {

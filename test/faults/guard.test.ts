@@ -1,5 +1,5 @@
 /**
- * Fault injection at the door (DESIGN §6): `gateway.guard()` before the upgrade — Origin,
+ * Fault injection at the door (see the security section of docs/architecture.md): `gateway.guard()` before the upgrade — Origin,
  * Host, `tokenAuth` (bearer, subprotocol, tickets), connection caps — and what the logs keep.
  * Every attack runs beside a well-behaved client that must stay open and keep its answers.
  */

@@ -1,8 +1,9 @@
 /**
- * Liveness and backpressure under faults (DESIGN §4–§5, issue 5) over real sockets on this
- * runtime: a viewer that stops reading (cut at the backlog cap, or for a stalled send), half-open
- * peers, a connect storm, and shutdown while a session streams. Each case checks that the
- * server stays up and that a well-behaved client connected beside the fault is unaffected.
+ * Liveness and backpressure under faults (see the transport and sessions sections of
+ * docs/architecture.md) over real sockets on this runtime: a viewer that stops reading (cut at
+ * the backlog cap, or for a stalled send), half-open peers, a connect storm, and shutdown while
+ * a session streams. Each case checks that the server stays up and that a well-behaved client
+ * connected beside the fault is unaffected.
  * Bounds are counts and sizes; the timeouts only keep a hang from stalling the run.
  */
 import assert from "node:assert/strict";
@@ -244,7 +245,7 @@ type Outcome = { client: TestClient; ready: true } | { client?: TestClient; read
  * (Security) documents: the upgrade answered 503 (the socket never opens) or, for a burst
  * that got past `guard()`, closed 1013 before `gateway.ready`.
  */
-async function connectAll(url: string, count: number): Promise<Outcome[]> {
+function connectAll(url: string, count: number): Promise<Outcome[]> {
   const attempt = async (): Promise<Outcome> => {
     let client: TestClient;
     try {

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import type { ChatMessage } from "../../src/app/agent.ts";
 import { runtimeCommand } from "./runtime.ts";
 
 /** The app's entry, relative to the repository root. */
@@ -129,15 +130,18 @@ async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
   clearTimeout(timer);
 }
 
+/** A request to the fake endpoint: its JSON body as `openAIAgent` sends it, and its headers. */
+export interface FakeRequest {
+  body: { model: string; stream: boolean; messages: ChatMessage[] };
+  headers: IncomingMessage["headers"];
+}
+
 /** What the fake endpoint does with one request. */
-export type FakeReply = (
-  request: { body: any; headers: IncomingMessage["headers"] },
-  response: ServerResponse,
-) => void | Promise<void>;
+export type FakeReply = (request: FakeRequest, response: ServerResponse) => void | Promise<void>;
 
 /** A fake OpenAI-compatible server on 127.0.0.1: each request to `/v1/chat/completions` is answered by `reply`. */
 export async function fakeOpenAI(reply: FakeReply) {
-  const requests: { body: any; headers: IncomingMessage["headers"] }[] = [];
+  const requests: FakeRequest[] = [];
   /** Requests whose connection closed before the reply ended (the client aborted). */
   let aborted = 0;
   const server = createServer(async (req, res) => {
@@ -147,7 +151,7 @@ export async function fakeOpenAI(reply: FakeReply) {
       res.writeHead(404).end();
       return;
     }
-    const request = { body: JSON.parse(text), headers: req.headers };
+    const request: FakeRequest = { body: JSON.parse(text), headers: req.headers };
     requests.push(request);
     res.on("close", () => {
       if (!res.writableEnded) aborted++;

@@ -5,6 +5,10 @@
 import { Inbox } from "./inbox.ts";
 import { webSocketClass } from "./runtime.ts";
 
+/**
+ * A JSON-RPC frame as a test received it. Its shape is what the tests assert (results, errors
+ * and event payloads differ per method), so it stays untyped and the assertions check it.
+ */
 // deno-lint-ignore no-explicit-any
 export type Frame = any;
 
@@ -60,7 +64,7 @@ export class TestClient {
   }
 
   /** Sends a request with a fresh id and resolves with its response. */
-  async call(method: string, params?: unknown, timeoutMs?: number): Promise<Frame> {
+  call(method: string, params?: unknown, timeoutMs?: number): Promise<Frame> {
     const id = this.#nextId++;
     this.send(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     return this.take((frame) => frame.id === id && !("method" in frame), timeoutMs);

@@ -1,6 +1,7 @@
 /** Which runtime runs the tests, and its `serve()` and WebSocket client. */
 import type { Gateway, Logger } from "../../src/mod.ts";
 import { createGateway, type GatewayOptions, type MethodTable } from "../../src/mod.ts";
+import { gatewayCore } from "../../src/gateway/gateway.ts";
 import type { ServeOptions, Server } from "../../src/runtime/serve-options.ts";
 
 export const runtime: "node" | "deno" | "bun" = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
@@ -32,13 +33,13 @@ export function captureLogger(): { logger: Logger; entries: LogEntry[] } {
   return { logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") }, entries };
 }
 
-/** A gateway served on this runtime at a free port, with captured logs. */
+/** A gateway served on this runtime at a free port, with captured logs; `gateway` shows its internals. */
 export async function startGateway<M extends MethodTable>(
   options: Omit<GatewayOptions<M>, "logger">,
   serveOptions: ServeOptions = {},
 ) {
   const { logger, entries } = captureLogger();
-  const gateway = createGateway({ ...options, logger });
+  const gateway = gatewayCore(createGateway({ ...options, logger }));
   const server = await serveOn(gateway, serveOptions);
   const wsUrl = `${server.url.replace(/^http/, "ws")}${(serveOptions.path ?? "/api/ws").slice(1)}`;
   return { gateway, server, wsUrl, logs: entries, [Symbol.asyncDispose]: () => server.close() };

@@ -2,7 +2,7 @@
 // that keeps connected and resumes on its own. A conversation is drawn from `session.history`
 // (a snapshot at some seq) and then from the session events after that seq, so a reload or a
 // dropped connection shows every word once: events at or below the drawn seq are skipped.
-import { connect, ConnectionLost, ErrorCode, RpcError } from "switchboard/client";
+import { connect, ConnectionLost, ErrorCode, RpcError } from "../../client/mod.ts";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "switchboard.token";
