@@ -16,6 +16,7 @@ import {
 } from "../src/client/mod.ts";
 import { connectStdio } from "../src/runtime/stdio-client.ts";
 import { createGateway, ErrorCode, type Gateway, method } from "../src/mod.ts";
+import { createServer, type Socket } from "node:net";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import {
   captureLogger,
@@ -170,6 +171,77 @@ test("a server restart (new epoch) clears the watermarks; a session that is gone
     client.close();
     await again.close();
   }
+});
+
+test("an attempt with no gateway.ready within connectTimeoutMs is dropped and retried: a peer that accepts TCP and never answers does not strand the client", async () => {
+  const logs = captureLogger();
+  const server = await serveOn(createGateway({ methods: clientGatewayMethods(), logger: logs.logger }));
+  const client = connect(
+    `${server.url.replace(/^http/, "ws")}api/ws`,
+    await fast({ connectTimeoutMs: 300, reconnect: { baseMs: 20, capMs: 100 } }),
+  );
+  const reports: ResumeReport[] = [];
+  client.onResume((report) => reports.push(report));
+  const { session_id } = (await client.call("session.create", {})) as { session_id: string };
+  await server.close();
+  // For 1.5 s the port accepts TCP connections and never answers the upgrade.
+  const stalled = new Set<Socket>();
+  const stall = createServer((socket) => void stalled.add(socket.on("error", () => {})));
+  await new Promise<void>((resolve) => stall.listen(server.port, "127.0.0.1", resolve));
+  await until(() => stalled.size > 0, 3_000, "the client to try the stalled port");
+  const answer = client.call("echo", ["after the stall"], { idempotent: true });
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.ok(stalled.size > 1, `attempts are retried while the peer stalls (${stalled.size})`);
+  for (const socket of stalled) socket.destroy();
+  await new Promise((resolve) => stall.close(resolve));
+  const again = await serveOn(createGateway({ methods: clientGatewayMethods(), logger: logs.logger }), {
+    port: server.port,
+  });
+  try {
+    assert.deepEqual(await within(answer, 5_000, "the idempotent call"), ["after the stall"]);
+    await until(() => reports.length === 1, 5_000, "the resume report");
+    assert.equal(reports[0]!.session_id, session_id);
+    assert.equal(reports[0]!.error?.code, ErrorCode.SessionNotFound, "the new server has no such session");
+    assert.equal(client.state, "open");
+  } finally {
+    client.close();
+    await again.close();
+  }
+});
+
+test("calls and batches never answered time out by default (callTimeoutMs, -32800 timeout); timeoutMs overrides it, Infinity waits; a frame refused as too deep answers its call", async () => {
+  await using gw = await startGateway({
+    methods: { ...clientGatewayMethods(), never: method({ concurrent: true, handler: () => new Promise(() => {}) }) },
+  });
+  const client = connect(gw.wsUrl, await fast({ callTimeoutMs: 200 }));
+  await client.ready;
+  const timedOut = (error: unknown) =>
+    error instanceof RpcError && error.code === ErrorCode.RequestCancelled &&
+    (error.data as { reason?: string }).reason === "timeout";
+  await assert.rejects(within(client.call("never"), 3_000, "the default timeout"), timedOut);
+  // A batch is answered in one frame once every entry has its answer: one that never ends holds all.
+  const outcomes = await within(
+    client.batch([{ method: "never" }, { method: "echo", params: [1] }]),
+    3_000,
+    "a batch under the default timeout",
+  );
+  assert.ok(outcomes.every((outcome) => !outcome.ok && timedOut(outcome.error)), JSON.stringify(outcomes));
+  const [short] = await within(client.batch([{ method: "never" }], { timeoutMs: 50 }), 3_000, "a batch's own timeout");
+  assert.ok(!short!.ok && timedOut(short!.error));
+  // Infinity: still waiting well past the default, until the client closes.
+  let settled = false;
+  const forever = client.call("never", undefined, { timeoutMs: Infinity }).finally(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(settled, false);
+  // Params nested past the pre-parse scan: the gateway refuses the frame whole, with the call's own id.
+  const deep = JSON.parse("[".repeat(300) + "]".repeat(300)) as unknown;
+  const padded = ["x".repeat(5_000), deep];
+  await assert.rejects(
+    within(client.call("echo", padded, { timeoutMs: Infinity }), 3_000, "the deep call's answer"),
+    (error: RpcError) => error.code === ErrorCode.InvalidRequest,
+  );
+  client.close();
+  await assert.rejects(forever, ConnectionLost);
 });
 
 test("heartbeats detect a dead connection (pongs never come back) and the client reconnects", async () => {

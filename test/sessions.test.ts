@@ -152,7 +152,7 @@ test("resume after cuts at random points of a long stream delivers every event e
   await client.close();
 });
 
-test("session.resume answers {session_id, latest_seq, replayed, truncated, epoch}; the ring keeps the newest maxEvents and says truncated", async () => {
+test("session.resume answers {session_id, latest_seq, replayed, truncated, epoch}; the ring keeps the newest maxEvents and says truncated, also for an after_seq past the latest", async () => {
   await using gw = await sessionGateway({ replay: { maxEvents: 10 } });
   const { client } = await TestClient.ready(gw.wsUrl);
   const id = await create(client);
@@ -188,6 +188,11 @@ test("session.resume answers {session_id, latest_seq, replayed, truncated, epoch
     [21, 22, 23, 24, 25, 26, 27, 28, 29, 30].map((n) => [n, "message.delta", n]),
   );
   assert.equal((await other.call("session.events.since", { session_id: id, after_seq: 20 })).result.truncated, false);
+  assert.equal((await other.call("session.events.since", { session_id: id, after_seq: 30 })).result.truncated, false);
+  // Past the latest seq: the client holds state this session never had (another ring, another node).
+  const ahead = await other.call("session.resume", { session_id: id, after_seq: 31 });
+  assert.deepEqual([ahead.result.replayed, ahead.result.truncated, ahead.result.latest_seq], [0, true, 30]);
+  assert.equal((await other.call("session.events.since", { session_id: id, after_seq: 99 })).result.truncated, true);
   assert.equal(
     (await other.call("session.resume", { session_id: id, after_seq: -1 })).error?.code,
     ErrorCode.InvalidParams,

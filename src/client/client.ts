@@ -81,11 +81,30 @@ export interface ClientOptions {
   heartbeatMs?: number;
   /** A ping unanswered this long means the connection is dead: drop it and reconnect. Default: `heartbeatMs`. */
   heartbeatTimeoutMs?: number;
+  /**
+   * How long a connection attempt may take until `gateway.ready` (the dial, the handshake, the
+   * first frame); past it the attempt is dropped and retried after a backoff delay. Default 10 s.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long a call or batch waits for its answer unless it says otherwise (`timeoutMs`);
+   * `Infinity` waits for ever. Default 60 s: a frame the gateway refuses whole, or drops unread
+   * in a flood, is never answered, and without a bound its call would wait for ever.
+   */
+  callTimeoutMs?: number;
 }
+
+/** `ClientOptions.connectTimeoutMs` when not given. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** `ClientOptions.callTimeoutMs` when not given. */
+const CALL_TIMEOUT_MS = 60_000;
 
 /** Options of one call. */
 export interface CallOptions {
-  /** Reject with a -32800 `RpcError` (and send `rpc.cancel`) after this long. */
+  /**
+   * Reject with a -32800 `RpcError` (`data.reason` "timeout"; `rpc.cancel` is sent) after this
+   * long. Default: the client's `callTimeoutMs` (60 s); `Infinity` waits for ever.
+   */
   timeoutMs?: number;
   /** Aborting sends `rpc.cancel` and rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -192,18 +211,32 @@ export class Client<G = unknown> {
 
   #call(method: string, params: unknown, options: CallOptions, follows: boolean): Promise<unknown> {
     if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
-    const { signal, timeoutMs, idempotent = false } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    const [call, answer] = this.#pending(method, params, options, follows);
+    this.#calls.set(call.id, call);
+    this.#sendCall(call);
+    return answer;
+  }
+
+  /**
+   * A call not yet sent, and the promise of its answer. Its timeout (the client's default unless
+   * `options` say otherwise) and its signal give it up: the caller's promise rejects, and the
+   * gateway is told (`rpc.cancel`) if the call reached it.
+   */
+  #pending(method: string, params: unknown, options: CallOptions, follows: boolean): [PendingCall, Promise<unknown>] {
+    const { signal, timeoutMs = this.#options.callTimeoutMs ?? CALL_TIMEOUT_MS, idempotent = false } = options;
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
+    let call!: PendingCall;
+    const answer = new Promise((resolve, reject) => {
       const onAbort = () => this.#abandon(call, signal!.reason);
-      const timer = timeoutMs === undefined ? undefined : setTimeout(
-        () =>
-          this.#abandon(call, new RpcError(ErrorCode.RequestCancelled, `${method} timed out after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = timeoutMs === Infinity ? undefined : setTimeout(() => {
+        const error = new RpcError(ErrorCode.RequestCancelled, `${method} timed out after ${timeoutMs} ms`, {
+          reason: "timeout",
+        });
+        this.#abandon(call, error);
+      }, timeoutMs);
       signal?.addEventListener("abort", onAbort, { once: true });
-      const call: PendingCall = {
+      call = {
         id,
         text: JSON.stringify(
           params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params },
@@ -218,9 +251,8 @@ export class Client<G = unknown> {
           signal?.removeEventListener("abort", onAbort);
         },
       };
-      this.#calls.set(id, call);
-      this.#sendCall(call);
     });
+    return [call, answer];
   }
 
   /**
@@ -237,35 +269,26 @@ export class Client<G = unknown> {
 
   /**
    * Sends several calls in one frame and resolves with each one's outcome, in order:
-   * `{ok: true, result}` or `{ok: false, error}`. Rejects, sending nothing, with
-   * `ConnectionLost` after `close()`, or a -32600 `RpcError` if the batch is over the
-   * gateway's `max_batch` or `max_message_bytes`.
+   * `{ok: true, result}` or `{ok: false, error}`. Each call is given up as `call`'s are, by
+   * `options.timeoutMs` (default: the client's `callTimeoutMs`) or `options.signal`. Rejects,
+   * sending nothing, with `ConnectionLost` after `close()`, or a -32600 `RpcError` if the batch is
+   * over the gateway's `max_batch` or `max_message_bytes`.
    */
   batch(
     calls: { method: string; params?: unknown }[],
+    options: Omit<CallOptions, "idempotent"> = {},
   ): Promise<({ ok: true; result: unknown } | { ok: false; error: unknown })[]> {
     if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
     if (calls.length === 0) return Promise.resolve([]);
-    const parts: PendingCall[] = [];
-    const promises = calls.map(
-      ({ method, params }) =>
-        new Promise<unknown>((resolve, reject) => {
-          const id = this.#nextId++;
-          parts.push({
-            id,
-            text: JSON.stringify({ jsonrpc: "2.0", id, method, params }),
-            idempotent: false,
-            follows: true,
-            resolve,
-            reject,
-            sent: false,
-            dispose: () => {},
-          });
-        }),
-    );
+    const pending = calls.map(({ method, params }) => this.#pending(method, params, options, true));
+    const parts = pending.map(([call]) => call);
     const frame = `[${parts.map((call) => call.text).join(",")}]`;
     const refused = this.#refusal(frame, parts.length);
-    if (refused) return Promise.reject(refused);
+    if (refused) {
+      for (const call of parts) call.dispose();
+      return Promise.reject(refused);
+    }
     for (const call of parts) this.#calls.set(call.id, call);
     if (this.#open) {
       for (const call of parts) call.sent = true;
@@ -275,8 +298,8 @@ export class Client<G = unknown> {
       for (const call of parts) this.#outbox.push({ call });
     }
     return Promise.all(
-      promises.map((p) =>
-        p.then((result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error }))
+      pending.map(([, answer]) =>
+        answer.then((result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error }))
       ),
     );
   }
@@ -344,6 +367,11 @@ export class Client<G = unknown> {
 
   async #connect(): Promise<void> {
     const generation = ++this.#generation;
+    // An attempt that has not reached `gateway.ready` in time (a peer that accepts TCP and never
+    // answers, a ticket fetch that hangs) is dropped like a lost connection: backoff, retry.
+    this.#later(() => {
+      if (generation === this.#generation && !this.#open) this.#drop("no gateway.ready in time");
+    }, this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
     const events: ChannelEvents = {
       onMessage: (text) => {
         if (generation === this.#generation) this.#receive(text);
@@ -439,6 +467,7 @@ export class Client<G = unknown> {
   }
 
   #resume(sessionId: string, afterSeq: number, epochChanged: boolean): void {
+    const channel = this.#channel;
     // Its answer does not follow the session: `unfollow()` while it is on its way must stick.
     this.#call("session.resume", { session_id: sessionId, after_seq: afterSeq }, {}, false).then(
       // deno-lint-ignore no-explicit-any -- the `session.resume` answer (a `ResumeResult`)
@@ -446,6 +475,11 @@ export class Client<G = unknown> {
         this.#report({ session_id: sessionId, truncated: result.truncated, replayed: result.replayed, epochChanged }),
       (error: unknown) => {
         if (error instanceof ConnectionLost) return; // the next reconnect resumes it again
+        if (error instanceof RpcError && error.code === ErrorCode.RequestCancelled) {
+          // Unanswered in time: this connection does not serve; the next one resumes again.
+          if (this.#channel === channel) this.#drop("resume unanswered");
+          return;
+        }
         this.#sessions.delete(sessionId);
         this.#report({ session_id: sessionId, truncated: true, replayed: 0, epochChanged, error: error as RpcError });
       },
@@ -584,6 +618,13 @@ export class Client<G = unknown> {
     this.#later(() => void this.#connect(), this.#backoff.next());
   }
 
+  /** Gives up on the current connection (attempt) as if it were lost, and closes its channel. */
+  #drop(reason: string): void {
+    const channel = this.#channel;
+    this.#lost();
+    channel?.close(4000, reason);
+  }
+
   #dropChannel(): void {
     this.#generation++;
     this.#channel = undefined;
@@ -599,10 +640,7 @@ export class Client<G = unknown> {
     this.#heartbeat = setInterval(() => {
       this.call("gateway.ping" as never, undefined as never, { timeoutMs }).catch((error: unknown) => {
         // Unanswered: the connection is dead even if the socket has not noticed. Drop it.
-        if (error instanceof RpcError && this.#channel === channel) {
-          channel?.close(4000, "heartbeat timeout");
-          this.#lost();
-        }
+        if (error instanceof RpcError && this.#channel === channel) this.#drop("heartbeat timeout");
       });
     }, every);
   }

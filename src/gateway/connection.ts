@@ -9,7 +9,7 @@
 import { decode, errorObject, errorResponse, resultResponse } from "../jsonrpc/codec.ts";
 import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
 import { ErrorCode, type ErrorObject, RpcError } from "../jsonrpc/errors.ts";
-import { nestedDeeperThan, textDepth } from "../jsonrpc/depth.ts";
+import { idBeforeNesting, nestedDeeperThan, textDepth } from "../jsonrpc/depth.ts";
 import { exceedsBytes } from "../transport/bytes.ts";
 import { type BacklogLimits, SocketTransport, type TransportEvents } from "../transport/socket-transport.ts";
 import { CloseCode, type TransportFailure, type TransportSocket } from "../transport/transport.ts";
@@ -219,7 +219,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
       // valid batch still gets its own -32602 below, with its id.
       const depth = textDepth(text, scanLimit(maxDepth));
       if (depth > scanLimit(maxDepth)) {
-        this.reject("Nested too deep", { max_depth: maxDepth });
+        this.reject("Nested too deep", { max_depth: maxDepth }, idBeforeNesting(text));
         return;
       }
       // Params sit inside the request object, so a frame no deeper than the cap has no params past it.
@@ -243,11 +243,15 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     this.#release(batch);
   }
 
-  /** Answers -32600 (id null) for a frame refused whole: binary, a batch over `maxBatch`, a line over the size limit on stdio. */
-  reject(message: string, data?: unknown): void {
+  /**
+   * Answers -32600 for a frame refused whole: binary, a batch over `maxBatch`, one nested too
+   * deep to parse, a line over the size limit on stdio. The id is null unless the frame's own
+   * could be read without parsing it.
+   */
+  reject(message: string, data?: unknown, id: Id = null): void {
     // As one invalid message, so that a flood of such frames is rate-limited like any other.
     this.#receiveOne(
-      { kind: "invalid", id: null, error: errorObject(ErrorCode.InvalidRequest, message, data) },
+      { kind: "invalid", id, error: errorObject(ErrorCode.InvalidRequest, message, data) },
       undefined,
     );
   }

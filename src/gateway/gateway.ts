@@ -6,6 +6,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
 import { CloseCode, type TransportSocket } from "../transport/transport.ts";
 import { type GatewaySessions, type SessionOptions, SessionRegistry } from "../sessions/registry.ts";
+import { AddressLimits, addressOf, isLoopback } from "./address-limits.ts";
 import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
@@ -26,6 +27,10 @@ export interface Limits {
   maxConnections: number;
   /** Open connections per authenticated principal (with `auth`); more are refused with 503. Default 64. */
   maxConnectionsPerPrincipal: number;
+  /** Connection attempts per second per client address (a bucket of one second's worth); more are refused with 429 by `guard()`. Default 20. */
+  connectsPerSecondPerAddress: number;
+  /** Open connections per client address; more are refused with 503 by `guard()`. Default 64. */
+  maxConnectionsPerAddress: number;
   /** Messages per second per connection (a token bucket of one second's worth); over it -32003, and a flood that goes on for another second's worth is closed 1008. Default 5,000. */
   messagesPerSecond: number;
   /** Deepest nesting of arrays/objects in params; deeper answers -32602 before any handler or schema sees it. Default 32. */
@@ -47,6 +52,8 @@ export const defaultLimits: Readonly<Limits> = {
   maxInFlight: 64,
   maxConnections: 1024,
   maxConnectionsPerPrincipal: 64,
+  connectsPerSecondPerAddress: 20,
+  maxConnectionsPerAddress: 64,
   messagesPerSecond: 5_000,
   maxParamsDepth: 32,
   peerTimeoutMs: 60_000,
@@ -91,6 +98,12 @@ export interface GatewayOptions<M extends MethodTable> {
    * A request with another `Origin` gets 403 before the upgrade; one without `Origin` (not a browser) passes.
    */
   origins?: string[];
+  /**
+   * Apply the per-address limits (`connectsPerSecondPerAddress`, `maxConnectionsPerAddress`) to
+   * loopback peers too. Default false: on loopback every client has the same address (your own
+   * browser tabs, or every user behind a reverse proxy on the same machine).
+   */
+  limitLoopback?: boolean;
 }
 
 /** Options of `gateway.close()`. */
@@ -144,6 +157,8 @@ export interface GatewayCore<M extends MethodTable = MethodTable> extends Gatewa
   handlerWith(adapter: SocketAdapter): (c: Context) => WSEvents;
   /** Opens a connection over `socket` for `principal` (default "anonymous") and sends `gateway.ready`. */
   open(socket: TransportSocket, peer: string, principal?: string): Connection;
+  /** Counts a connection attempt from `address`; the HTTP status refusing it (429, 503), or undefined. */
+  admitAddress(address: string): 429 | 503 | undefined;
 }
 
 /** The core of a gateway made by `createGateway` (every gateway is). */
@@ -179,6 +194,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   const epoch = crypto.randomUUID();
   const connections = new Set<Connection>();
   const perPrincipal = new Map<string, number>();
+  const perAddress = new AddressLimits(limits.connectsPerSecondPerAddress, limits.maxConnectionsPerAddress);
   const sessions = new SessionRegistry(options.sessions ?? {}, epoch, (message, fields) => log.error(message, fields));
   const readyLimits = {
     max_message_bytes: limits.maxMessageBytes,
@@ -219,6 +235,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       const left = (perPrincipal.get(connection.principal) ?? 1) - 1;
       if (left === 0) perPrincipal.delete(connection.principal);
       else perPrincipal.set(connection.principal, left);
+      perAddress.closed(addressOf(connection.peer));
       if (connections.size === 0) drained?.();
     },
   };
@@ -253,6 +270,8 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     handlerWith: (adapter) => createHandler(() => gateway, adapter),
     guard: (guardOptions) => createGuard(gateway, { auth: options.auth, origins: options.origins, ...guardOptions }),
     connectionsOf: (principal) => perPrincipal.get(principal) ?? 0,
+    admitAddress: (address) =>
+      options.limitLoopback || !isLoopback(address) ? perAddress.admit(address, performance.now()) : undefined,
 
     open(socket, peer, principal = ANONYMOUS) {
       // guard() checks before the upgrade, but upgrades it let through may open together
@@ -265,6 +284,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       const connection = new Connection(host, socket, peer, principal);
       connections.add(connection);
       perPrincipal.set(principal, gateway.connectionsOf(principal) + 1);
+      perAddress.opened(addressOf(peer));
       if (refused) {
         log.warn("connection refused", { peer, reason: refused });
         connection.close(refused === "shutdown" ? CloseCode.GoingAway : CloseCode.TryAgainLater, refused);

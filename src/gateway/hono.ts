@@ -12,7 +12,10 @@ import type { GatewayCore } from "./gateway.ts";
 /** How a runtime turns Hono's WebSocket context into a transport socket, and names the peer. */
 export interface SocketAdapter {
   socket(ws: WSContext): TransportSocket;
+  /** The peer's address and port, for logs. */
   peer(c: Context): string;
+  /** The peer's address, for the per-address limits; undefined where the runtime does not tell. */
+  address(c: Context): string | undefined;
 }
 
 /**
@@ -24,6 +27,7 @@ export const wsContextAdapter: SocketAdapter = {
     return standardSocket(ws, ws.raw ?? {});
   },
   peer: () => "unknown",
+  address: () => undefined,
 };
 
 const BINARY = "Binary frames are not supported: send JSON-RPC as text frames";
@@ -122,6 +126,11 @@ export interface GuardOptions {
    * mount the gateway in your own app on 127.0.0.1.
    */
   hosts?: string[];
+  /**
+   * The client's address (no port), for the per-address limits; `serve()` sets it. Without
+   * it those limits do not apply. Behind a proxy, this is the proxy's address.
+   */
+  address?: (c: Context) => string | undefined;
 }
 
 /** What `createGuard` checks, from the gateway's options and `guard()`'s. */
@@ -150,7 +159,7 @@ function hostName(host: string): string {
 
 /**
  * The guard middleware (docs/architecture.md, Security), in order: 503 when closing or at the connection cap;
- * 400 for a malformed `Host`; 403 for a `Host` off the list or a foreign `Origin`; 400 for a token in the subprotocol
+ * 429 over the client address's attempt rate, 503 at its connection cap; 400 for a malformed `Host`; 403 for a `Host` off the list or a foreign `Origin`; 400 for a token in the subprotocol
  * list without `switchboard.v1` first (Hono's helpers answer the first offered protocol, so
  * the token would be echoed); 401 when `auth` refuses; 503 at the principal's cap.
  */
@@ -160,6 +169,10 @@ export function createGuard(gateway: GatewayCore, policy: GuardPolicy): Middlewa
   return async (c, next) => {
     if (gateway.closing) return c.text("gateway is shutting down", 503);
     if (gateway.connections.size >= gateway.limits.maxConnections) return c.text("too many connections", 503);
+    const address = policy.address?.(c);
+    const refused = address === undefined ? undefined : gateway.admitAddress(address);
+    if (refused === 429) return c.text("too many connection attempts from this address", 429);
+    if (refused === 503) return c.text("too many connections from this address", 503);
     const host = c.req.header("host") ?? "";
     if (host !== "" && !wellFormedHost(host)) return c.text("malformed Host header", 400);
     if (hosts && !hosts.includes(hostName(host))) return c.text("host not allowed", 403);

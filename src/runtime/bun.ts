@@ -77,6 +77,7 @@ const adapter: SocketAdapter = {
     const address = (c.env as BunServer<unknown>).requestIP(c.req.raw);
     return address ? `${address.address}:${address.port}` : "unknown";
   },
+  address: (c) => (c.env as BunServer<unknown>).requestIP(c.req.raw)?.address,
 };
 
 /**
@@ -96,7 +97,7 @@ const adapter: SocketAdapter = {
 // deno-lint-ignore require-await -- async like the other runtimes' `serve()`: a `Bun.serve` that fails to bind rejects
 export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
-  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter)));
+  app.get(path, guardFor(gateway, hostname, adapter), upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter)));
   const sockets = new Set<HonoSocket>();
   const server = Bun.serve({
     hostname,

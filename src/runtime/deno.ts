@@ -17,6 +17,7 @@ const adapter: SocketAdapter = {
     const addr = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
     return `${addr.hostname}:${addr.port}`;
   },
+  address: (c) => (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr.hostname,
 };
 
 /**
@@ -40,7 +41,7 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
   const idleTimeout = Math.max(1, Math.round(gateway.limits.peerTimeoutMs / 2000));
   app.get(
     path,
-    guardFor(gateway, hostname),
+    guardFor(gateway, hostname, adapter),
     upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter), { idleTimeout }),
   );
   const listening = Promise.withResolvers<Deno.NetAddr>();

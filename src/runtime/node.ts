@@ -10,10 +10,10 @@ import type { Socket } from "node:net";
 import { once } from "node:events";
 import { Readable, Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
-import { type WebSocket, WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import { type Gateway, gatewayCore } from "../gateway/gateway.ts";
 import type { SocketAdapter } from "../gateway/hono.ts";
-import type { TransportSocket } from "../transport/transport.ts";
+import type { QueueFlusher, TransportSocket } from "../transport/transport.ts";
 import { SUBPROTOCOL } from "../gateway/auth.ts";
 import { acceptUpgrades } from "./node-upgrade.ts";
 import { upgradeWebSocket } from "./node-route.ts";
@@ -42,6 +42,7 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
   const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
   const wss = new WebSocketServer({
     noServer: true,
+    WebSocket: GatewayWebSocket,
     maxPayload: gateway.limits.maxMessageBytes,
     perMessageDeflate: false,
     // Answer only our own subprotocol, never a token offered beside it.
@@ -68,9 +69,10 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
       const { remoteAddress, remotePort } = (c.env as HttpBindings).incoming.socket;
       return `${remoteAddress}:${remotePort}`;
     },
+    address: (c) => (c.env as HttpBindings).incoming.socket.remoteAddress,
   };
 
-  app.get(path, guardFor(gateway, hostname), upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter)));
+  app.get(path, guardFor(gateway, hostname, adapter), upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter)));
   const server = serveHono({ fetch: app.fetch, hostname, port });
   acceptUpgrades(server, app, wss, opened);
   await once(server, "listening");
@@ -99,6 +101,21 @@ export async function serve(gateway: Gateway, options: ServeOptions = {}): Promi
   };
 }
 
+/**
+ * `ws`'s WebSocket, except that a close `ws` starts by itself, from inside its frame parser (a
+ * frame over `maxPayload`: 1009; invalid UTF-8: 1007), first sends what the connection has
+ * queued: the answers to requests that arrived before the bad frame, often in the same read.
+ */
+class GatewayWebSocket extends WebSocket {
+  /** The transport writing to this socket, once the connection is open. */
+  transport: QueueFlusher | undefined;
+
+  override close(code?: number, reason?: string): void {
+    this.transport?.flushQueued();
+    super.close(code, reason);
+  }
+}
+
 /** A `ws` socket as a transport socket: its `bufferedAmount`, and flushes corked on its TCP socket. */
 class NodeSocket implements TransportSocket {
   readonly #ws: WebSocket;
@@ -123,6 +140,10 @@ class NodeSocket implements TransportSocket {
 
   get bufferedAmount(): number {
     return this.#ws.bufferedAmount;
+  }
+
+  bind(transport: QueueFlusher): void {
+    (this.#ws as GatewayWebSocket).transport = transport;
   }
 
   cork(flush: () => void): void {

@@ -1,6 +1,6 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { Gateway } from "../gateway/gateway.ts";
-import { LOOPBACK_HOSTS } from "../gateway/hono.ts";
+import { LOOPBACK_HOSTS, type SocketAdapter } from "../gateway/hono.ts";
 
 /** Options of `serve()` on every runtime. */
 export interface ServeOptions {
@@ -41,11 +41,13 @@ export function resolveServeOptions(
 
 /**
  * `gateway.guard()` for a server bound to `hostname`: on a loopback address, only loopback
- * names may appear in `Host`, so a rebinding DNS name cannot reach the gateway from a web page.
+ * names may appear in `Host`, so a rebinding DNS name cannot reach the gateway from a web page;
+ * the client's address comes from the runtime's adapter, for the per-address limits.
  */
-export function guardFor(gateway: Gateway, hostname: string): MiddlewareHandler {
+export function guardFor(gateway: Gateway, hostname: string, adapter: SocketAdapter): MiddlewareHandler {
   const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
-  return gateway.guard(loopback ? { hosts: LOOPBACK_HOSTS } : {});
+  const address = (c: Context) => adapter.address(c);
+  return gateway.guard(loopback ? { hosts: LOOPBACK_HOSTS, address } : { address });
 }
 
 /** The HTTP base URL for a bound address (IPv6 hosts in brackets). */

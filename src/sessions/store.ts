@@ -28,7 +28,11 @@ export interface ReplayLimits {
 export interface ReplayRead {
   /** The serialised event frames with seq > `afterSeq`, in order. */
   frames: string[];
-  /** Some events after `afterSeq` were evicted: the reader must refetch state. */
+  /**
+   * The reader must refetch state: some events after `afterSeq` were evicted, or `afterSeq` is
+   * past the latest event (the reader holds state this store never had: another ring, a node
+   * that lost its data).
+   */
   truncated: boolean;
 }
 
@@ -40,7 +44,7 @@ export interface SessionStore {
   owner(id: string): string | undefined;
   /** Appends the event numbered `seq` (one more than the last) as its serialised frame, then trims. */
   append(id: string, seq: number, frame: string): void;
-  /** Every kept event with seq > `afterSeq`, and whether some of them were evicted. */
+  /** Every kept event with seq > `afterSeq`, and whether the reader missed any (`ReplayRead.truncated`). */
   read(id: string, afterSeq: number): ReplayRead;
   /** Forgets the session and its events. */
   delete(id: string): void;
@@ -151,7 +155,8 @@ export class MemoryStore implements SessionStore {
     if (!ring) return { frames: [], truncated: false };
     const from = Math.max(afterSeq + 1, ring.first);
     const frames = ring.frames.slice(ring.head + (from - ring.first));
-    return { frames, truncated: afterSeq + 1 < ring.first };
+    // `ring.first + ring.size` is the seq the next event will get.
+    return { frames, truncated: afterSeq + 1 < ring.first || afterSeq >= ring.first + ring.size };
   }
 
   delete(id: string): void {

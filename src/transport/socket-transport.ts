@@ -1,4 +1,10 @@
-import { CloseCode, type Transport, type TransportFailure, type TransportSocket } from "./transport.ts";
+import {
+  CloseCode,
+  type QueueFlusher,
+  type Transport,
+  type TransportFailure,
+  type TransportSocket,
+} from "./transport.ts";
 
 const CORK_FRAMES = 256;
 /** Characters sent at once (`corked`) after which the backlog is looked at, however few the frames. */
@@ -41,7 +47,7 @@ export interface TransportEvents {
  * Backlog is counted in UTF-16 code units for queued frames (cheap, and equal to bytes for
  * ASCII) plus the socket's own `bufferedAmount` in bytes where it has one.
  */
-export class SocketTransport implements Transport {
+export class SocketTransport implements Transport, QueueFlusher {
   #socket: TransportSocket;
   #limits: BacklogLimits;
   #events: TransportEvents;
@@ -88,6 +94,7 @@ export class SocketTransport implements Transport {
     this.#socket = socket;
     this.#limits = limits;
     this.#events = events;
+    socket.bind?.(this);
   }
 
   get closed(): boolean {
@@ -138,6 +145,10 @@ export class SocketTransport implements Transport {
     } catch {
       // Already closing or closed: nothing more to do.
     }
+  }
+
+  flushQueued(): void {
+    this.#send();
   }
 
   /** Stops writing without touching the socket, which is already closed. */

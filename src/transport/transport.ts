@@ -20,6 +20,18 @@ export interface TransportSocket {
    * handler): a frame sent then leaves in one write with the rest, so it needs no queueing.
    */
   readonly corked?: boolean;
+  /**
+   * Hands the socket the transport that writes to it, for a socket the runtime may close on its
+   * own (Node's `ws` does, from inside its frame parser, for a frame over its size cap or invalid
+   * UTF-8): it flushes the transport's queue first, so earlier answers go out before the close.
+   */
+  bind?(transport: QueueFlusher): void;
+}
+
+/** What `TransportSocket.bind` gets: a way to send the transport's queued frames now. */
+export interface QueueFlusher {
+  /** Hands every queued frame to the socket now (nothing if closed or empty). */
+  flushQueued(): void;
 }
 
 /** Why a transport closed itself; the connection logs it and tears down. */

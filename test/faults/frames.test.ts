@@ -11,7 +11,7 @@ import * as v from "valibot";
 import { ErrorCode, type Gateway, method } from "../../src/mod.ts";
 import { Bystander } from "../helpers/bystander.ts";
 import type { Frame } from "../helpers/client.ts";
-import { Opcode, RawSocket } from "../helpers/raw-socket.ts";
+import { clientFrame, Opcode, RawSocket } from "../helpers/raw-socket.ts";
 import { type LogEntry, runtime, startGateway, until } from "../helpers/runtime.ts";
 
 const echo = (p: unknown) => p;
@@ -106,6 +106,25 @@ test(`an invalid UTF-8 text frame closes that connection (1007 on Node and Bun; 
   await bystander.leave();
 });
 
+test(`requests that arrive before a frame closing the connection (1009, 1007) are answered before the close on ${runtime}`, async () => {
+  await using gw = await startGateway({ limits: { maxMessageBytes: 1024 }, methods: { echo } });
+  const requests = Array.from({ length: 20 }, (_, i) => request(i + 1, "echo", [i]));
+  const fatal = [
+    { name: "too big", frame: clientFrame(Opcode.Text, new TextEncoder().encode("x".repeat(1025))) },
+    { name: "invalid UTF-8", frame: clientFrame(Opcode.Text, new Uint8Array([0x22, 0xff, 0x22])) },
+  ];
+  for (const { name, frame } of fatal) {
+    const socket = await attacker(gw.wsUrl);
+    // The valid requests and the fatal frame in one TCP write: the runtime reads them in one go.
+    socket.write(
+      Buffer.concat([...requests.map((text) => clientFrame(Opcode.Text, new TextEncoder().encode(text))), frame]),
+    );
+    await socket.closedWithin();
+    const answered = socket.texts.map((text) => JSON.parse(text).id);
+    assert.deepEqual(answered, requests.map((_, i) => i + 1), `${name}: every earlier request is answered, in order`);
+  }
+});
+
 test("a flood over messagesPerSecond is answered -32003, and closed 1008 when it goes on; the bystander's calls still answer", async () => {
   await using gw = await startGateway({ limits: { messagesPerSecond: 200 }, methods: { echo } });
   const bystander = await Bystander.join(gw.wsUrl);
@@ -191,7 +210,7 @@ test("binary frames and oversized batches count against messagesPerSecond too: a
   await bystander.leave();
 });
 
-test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed; 600-deep params, id or method answer -32602 / -32600 with the id; the connection goes on", async () => {
+test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed (with its id when id and method come first); 600-deep params, id or method answer -32602 / -32600 with the id; the connection goes on", async () => {
   let ran = 0;
   await using gw = await startGateway({
     methods: { echo, typed: method({ params: v.object({ a: v.unknown() }), handler: () => ++ran }) },
@@ -212,16 +231,25 @@ test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed; 600
   };
   for (
     const frame of [
-      `{"jsonrpc":"2.0","id":1,"method":"echo","params":${hostile.array}}`,
-      `{"jsonrpc":"2.0","id":2,"method":"typed","params":${hostile.object}}`,
       `[{"jsonrpc":"2.0","id":3,"method":"echo","params":${hostile.array}}]`,
       `{"jsonrpc":"2.0","method":"echo","params":${hostile.array}}`,
       `{"jsonrpc":"2.0","id":"srq-none","result":${hostile.array}}`,
       `{"jsonrpc":"2.0","id":${hostile.array},"method":"echo","params":[]}`,
+      `{"jsonrpc":"2.0","method":"echo","params":${hostile.array},"id":5}`,
     ]
   ) {
     socket.send(Opcode.Text, frame);
     assert.deepEqual(await socket.next(), refused);
+  }
+  // A request whose id and method come before the nesting is refused with its own id: its caller can match it.
+  for (
+    const [id, frame] of [
+      [1, `{"jsonrpc":"2.0","id":1,"method":"echo","params":${hostile.array}}`],
+      ["two", `{ "jsonrpc" : "2.0" , "method":"typed", "id" : "two","params":${hostile.object}}`],
+    ] as const
+  ) {
+    socket.send(Opcode.Text, frame);
+    assert.deepEqual(await socket.next(), { ...refused, id });
   }
   // Brackets inside strings (escaped quotes and backslashes included) are not nesting.
   const text = '\\"' + "[".repeat(10_000);

@@ -220,6 +220,45 @@ test("connection caps: a principal's connection over maxConnectionsPerPrincipal 
   await bystander.leave();
 });
 
+test(`per client address on ${runtime}: attempts over connectsPerSecondPerAddress get 429, connections over maxConnectionsPerAddress 503; loopback is exempt unless limitLoopback`, async () => {
+  const limits = { connectsPerSecondPerAddress: 3, maxConnectionsPerAddress: 2 };
+  {
+    await using gw = await startGateway({ limits, limitLoopback: true, methods: { echo } });
+    const open = [await admitted(gw.wsUrl, {}, "first"), await admitted(gw.wsUrl, {}, "second")];
+    assert.equal(await RawSocket.status(gw.wsUrl), 503, "a third open connection from the same address");
+    open.pop()!.destroy();
+    await until(() => gw.gateway.connections.size === 1, 3_000, "the closed connection to be released");
+    // The bucket held 3 attempts and refills 3 a second: a reconnect loop gets no more than that.
+    const started = performance.now();
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const socket = await RawSocket.open(gw.wsUrl);
+      statuses.push(socket.status);
+      socket.destroy();
+      if (socket.status === 101) {
+        await until(() => gw.gateway.connections.size === 1, 3_000, "the reconnect to be released");
+      }
+    }
+    const refilled = Math.floor(((performance.now() - started) * 3) / 1_000);
+    const admittedCount = statuses.filter((status) => status === 101).length;
+    assert.ok(admittedCount <= 1 + refilled, `admitted ${admittedCount}: ${statuses}`);
+    assert.ok(statuses.includes(429), `${statuses}`);
+    assert.ok(statuses.every((status) => status === 101 || status === 429), `${statuses}`);
+    // A second later the bucket is full again.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const again = await admitted(gw.wsUrl, {}, "after a second");
+    again.destroy();
+    open[0]!.destroy();
+  }
+  {
+    // The default: loopback peers share one address (a dev's tabs, a local reverse proxy), so no per-address limit.
+    await using gw = await startGateway({ limits, methods: { echo } });
+    const sockets = [];
+    for (let i = 0; i < 6; i++) sockets.push(await admitted(gw.wsUrl, {}, `loopback connection ${i + 1}`));
+    for (const socket of sockets) socket.destroy();
+  }
+});
+
 test("logs carry no token, no ticket and no message body; a client-supplied id appears only as a short preview", async () => {
   const tickets = new Tickets();
   await using gw = await startGateway({
