@@ -229,7 +229,12 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
       this.#mayBeDeep = text.length > 2 * maxDepth;
     }
     const frame = decode(text);
-    if (frame === undefined) return;
+    if (frame === undefined) {
+      // A blank frame: nothing to answer, but a message all the same (a flood of them is one).
+      this.stats.messages++;
+      if (!this.#takeToken()) this.#refuse(undefined, undefined);
+      return;
+    }
     if (!Array.isArray(frame)) {
       this.#receiveOne(frame, undefined);
       return;

@@ -306,6 +306,22 @@ test("deep nesting: a 100,000-deep frame answers -32600 before it is parsed (wit
   await bystander.leave();
 });
 
+test("blank frames count against messagesPerSecond too: unanswered, and a flood of them is closed 1008", async () => {
+  await using gw = await startGateway({ limits: { messagesPerSecond: 200 }, methods: { echo } });
+  const bystander = await Bystander.join(gw.wsUrl);
+  const socket = await attacker(gw.wsUrl);
+  socket.send(Opcode.Text, " \n\t");
+  socket.send(Opcode.Text, request(1, "echo", [1]));
+  assert.deepEqual(await socket.next(), { jsonrpc: "2.0", id: 1, result: [1] }, "a blank frame is not answered");
+  socket.sendTexts(Array.from({ length: 1_000 }, () => " "));
+  const { code } = await socket.closedWithin();
+  assert.ok(code === 1008 || (runtime === "deno" && code === 1006), `closed with ${code}`);
+  assert.deepEqual(socket.texts, []);
+  await onlyBystanderLeft(gw.gateway);
+  assert.equal(teardowns(gw.logs)[0]!.reason, "rate_limited");
+  await bystander.leave();
+});
+
 test("prototype member names are no methods (-32601), and __proto__ / constructor in params pollute nothing", async () => {
   await using gw = await startGateway({
     methods: { echo, greet: method({ params: v.object({ name: v.string() }), handler: (p) => `hi ${p.name}` }) },
