@@ -3,6 +3,7 @@
  * line (NDJSON). The same connection semantics as WebSocket: `gateway.ready` first, the
  * same errors. Nothing but protocol goes to `output`; logs go to the gateway's logger.
  */
+import { atMost } from "./gateway/waits.ts";
 import { type Gateway, gatewayCore } from "./gateway/gateway.ts";
 import { NdjsonSocket, readLines } from "./transport/ndjson.ts";
 
@@ -42,10 +43,7 @@ export async function serveStdio(
   } catch (error) {
     gateway.log.warn("stdio input failed", { error });
   }
-  const deadline = Date.now() + drainMs;
-  while (connection.inFlight > 0 && !connection.closed && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await atMost(connection.idle(), drainMs);
   connection.close(1000, "eof");
   await socket.close();
   connection.teardown("eof");

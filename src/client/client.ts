@@ -3,20 +3,30 @@
  * or a child process's stdio), and the part every app gets wrong by hand — reconnect with
  * backoff, resume of every session it follows, de-duplication by seq, and heartbeats.
  *
+ * `Client` runs the channel: connecting (with a deadline), reconnecting with backoff, the
+ * outbox while disconnected, calls awaiting answers (`PendingRequests`), heartbeats. The
+ * sessions it follows are `SessionFollower`'s; server requests are `ServedRequests`'.
+ *
  * Order on each (re)connection: wait for `gateway.ready`; resume the followed sessions;
  * then send what was queued while disconnected (idempotent calls being retried, then new
  * calls and notifications in the order they were made).
  */
 import { ErrorCode, type ErrorObject, RpcError } from "../jsonrpc/errors.ts";
-import { exceedsBytes } from "../transport/bytes.ts";
+import { exceedsBytes } from "../jsonrpc/bytes.ts";
+import { classifyValid, notification, request } from "../jsonrpc/message.ts";
+import { type GiveUpReason, PendingRequests } from "../jsonrpc/peer.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { type ResumeReport, SessionFollower } from "./follower.ts";
+import { type RequestHandler, ServedRequests } from "./served.ts";
 import type { SessionEvent, Signature, SignaturesOf } from "./types.ts";
+
+export type { RequestHandler, ResumeReport };
 
 /** What the client speaks over. */
 export interface Channel {
   /** Sends one frame (a message or a batch, as JSON text). Called only after `gateway.ready` arrived on it. */
   send(text: string): void;
-  /** Closes it (the client gives 1000 "client closed", or 4000 "heartbeat timeout"); a later `onClose` is ignored. */
+  /** Closes it (the client gives 1000 "client closed", or 4000 with why it gave up); a later `onClose` is ignored. */
   close(code?: number, reason?: string): void;
 }
 
@@ -48,20 +58,6 @@ export interface ReadyPayload {
   limits: Record<string, number>;
   /** Fields the gateway's `ready` option added. */
   [extra: string]: unknown;
-}
-
-/** What a resume after a reconnect found, for each followed session. */
-export interface ResumeReport {
-  /** The session resumed (or lost). */
-  session_id: string;
-  /** Events the client missed were evicted: refetch the session's state. */
-  truncated: boolean;
-  /** Events replayed before the resume's answer (0 on error). */
-  replayed: number;
-  /** The gateway restarted (new epoch): seqs began again. */
-  epochChanged: boolean;
-  /** The session is gone (-32001 or another error); it is no longer followed. */
-  error?: RpcError;
 }
 
 /** Thrown to calls in flight when the connection drops (or the client closes). */
@@ -112,33 +108,21 @@ export interface CallOptions {
   idempotent?: boolean;
 }
 
-/** A handler for a server → client request; what it returns (or throws as `RpcError`) is the reply. */
-// deno-lint-ignore no-explicit-any -- a server request's params are untyped: handlers read them without casts
-export type RequestHandler = (params: any, context: { signal: AbortSignal; id: string }) => unknown;
-
-interface PendingCall {
+/** A call sent or queued, awaiting its answer. */
+interface OutgoingCall {
   readonly id: number;
+  readonly method: string;
   readonly text: string;
   readonly idempotent: boolean;
+  /** Given up after this long (ms; `Infinity`: never). */
+  readonly timeoutMs: number;
   /** Whether a result naming a session makes the client follow it (not for its own resumes). */
   readonly follows: boolean;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
   /** Handed to the current channel (not just queued). */
   sent: boolean;
-  dispose(): void;
 }
 
-/** A server request this client has seen: its reply once there is one, and how to cancel it. */
-interface Served {
-  reply?: string;
-  controller: AbortController;
-}
-
-/** How many answered server requests to remember, so a re-sent one is answered from memory. */
-const SERVED_MEMORY = 1_000;
-
-/** A Switchboard client. Create one with `connect()` (or `connectStdio()`). */
+/** A Switchboard client. Create one with `connect()` (or `connectStdio()`), or over a channel of your own with `new Client(dial)`. */
 export class Client<G = unknown> {
   /** Resolves with the first `gateway.ready` payload (it is never missed: this promise holds it). */
   readonly ready: Promise<ReadyPayload>;
@@ -153,17 +137,15 @@ export class Client<G = unknown> {
   #generation = 0;
   #open = false;
   #nextId = 1;
-  #calls = new Map<number, PendingCall>();
-  /** Frames made while not open, in order (call frames are looked up in `#calls` when sent). */
-  #outbox: ({ call: PendingCall } | { text: string })[] = [];
+  #calls = new PendingRequests<number, OutgoingCall>((id, call, why, reason) => this.#gaveUp(id, call, why, reason));
+  /** Frames made while not open, in order (a call's frame goes only if it still awaits its answer). */
+  #outbox: ({ call: OutgoingCall } | { text: string })[] = [];
   #listeners = new Map<string, Set<(event: SessionEvent) => void>>();
   #stateListeners = new Set<(state: ConnectionState) => void>();
-  #resumeListeners = new Set<(report: ResumeReport) => void>();
-  #handlers = new Map<string, RequestHandler>();
-  #served = new Map<string, Served>();
-  /** Followed sessions and the last seq seen of each. */
-  #sessions = new Map<string, number>();
-  #epoch: string | undefined;
+  #follower = new SessionFollower();
+  #served = new ServedRequests((reply) => {
+    if (this.#open) this.#channel!.send(reply);
+  });
   /** The limits of the latest `gateway.ready`: frames over them are refused here, not sent. */
   #limits: Record<string, number> = {};
   #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -193,13 +175,14 @@ export class Client<G = unknown> {
 
   /** The sessions followed (resumed after a reconnect) and the last seq seen of each. */
   get sessions(): ReadonlyMap<string, number> {
-    return this.#sessions;
+    return this.#follower.sessions;
   }
 
   /**
    * Calls `method` and resolves with its result; rejects with an `RpcError` for an error
    * answer (or a -32600 one, unsent, if the frame is over the gateway's `max_message_bytes`),
-   * or `ConnectionLost` if the connection drops first (unless `idempotent`).
+   * a -32800 one when it times out, or `ConnectionLost` if the connection drops first (unless
+   * `idempotent`).
    */
   call<K extends keyof SignaturesOf<G> & string>(
     method: K,
@@ -213,46 +196,32 @@ export class Client<G = unknown> {
     if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
     if (options.signal?.aborted) return Promise.reject(options.signal.reason);
     const [call, answer] = this.#pending(method, params, options, follows);
-    this.#calls.set(call.id, call);
     this.#sendCall(call);
     return answer;
   }
 
-  /**
-   * A call not yet sent, and the promise of its answer. Its timeout (the client's default unless
-   * `options` say otherwise) and its signal give it up: the caller's promise rejects, and the
-   * gateway is told (`rpc.cancel`) if the call reached it.
-   */
-  #pending(method: string, params: unknown, options: CallOptions, follows: boolean): [PendingCall, Promise<unknown>] {
-    const { signal, timeoutMs = this.#options.callTimeoutMs ?? CALL_TIMEOUT_MS, idempotent = false } = options;
+  /** A new call awaiting its answer, given up by its timeout (the client's default unless set) or signal. */
+  #pending(method: string, params: unknown, options: CallOptions, follows: boolean): [OutgoingCall, Promise<unknown>] {
     const id = this.#nextId++;
-    let call!: PendingCall;
-    const answer = new Promise((resolve, reject) => {
-      const onAbort = () => this.#abandon(call, signal!.reason);
-      const timer = timeoutMs === Infinity ? undefined : setTimeout(() => {
-        const error = new RpcError(ErrorCode.RequestCancelled, `${method} timed out after ${timeoutMs} ms`, {
-          reason: "timeout",
-        });
-        this.#abandon(call, error);
-      }, timeoutMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      call = {
-        id,
-        text: JSON.stringify(
-          params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params },
-        ),
-        idempotent,
-        follows,
-        resolve,
-        reject,
-        sent: false,
-        dispose: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-        },
-      };
+    const call: OutgoingCall = {
+      id,
+      method,
+      text: request(id, method, params),
+      idempotent: options.idempotent ?? false,
+      timeoutMs: options.timeoutMs ?? this.#options.callTimeoutMs ?? CALL_TIMEOUT_MS,
+      follows,
+      sent: false,
+    };
+    return [call, this.#calls.add(id, call, { timeoutMs: call.timeoutMs, signal: options.signal })];
+  }
+
+  /** A call given up by its timeout or signal: tell the server to stop, if it has it; the error to reject with. */
+  #gaveUp(id: number, call: OutgoingCall, why: GiveUpReason, reason: unknown): unknown {
+    if (call.sent && this.#open) this.notify("rpc.cancel", { id });
+    if (why === "abort") return reason;
+    return new RpcError(ErrorCode.RequestCancelled, `${call.method} timed out after ${call.timeoutMs} ms`, {
+      reason: "timeout",
     });
-    return [call, answer];
   }
 
   /**
@@ -261,7 +230,7 @@ export class Client<G = unknown> {
    */
   notify(method: string, params?: unknown): void {
     if (this.#state === "closed") return;
-    const text = JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params });
+    const text = notification(method, params);
     const refused = this.#refusal(text, 1);
     if (refused) throw refused;
     this.#send(text);
@@ -281,21 +250,17 @@ export class Client<G = unknown> {
     if (this.#state === "closed") return Promise.reject(new ConnectionLost("client closed"));
     if (options.signal?.aborted) return Promise.reject(options.signal.reason);
     if (calls.length === 0) return Promise.resolve([]);
+    const texts = calls.map(({ method, params }, i) => request(this.#nextId + i, method, params));
+    const frame = `[${texts.join(",")}]`;
+    const refused = this.#refusal(frame, calls.length);
+    if (refused) return Promise.reject(refused);
     const pending = calls.map(({ method, params }) => this.#pending(method, params, options, true));
-    const parts = pending.map(([call]) => call);
-    const frame = `[${parts.map((call) => call.text).join(",")}]`;
-    const refused = this.#refusal(frame, parts.length);
-    if (refused) {
-      for (const call of parts) call.dispose();
-      return Promise.reject(refused);
-    }
-    for (const call of parts) this.#calls.set(call.id, call);
     if (this.#open) {
-      for (const call of parts) call.sent = true;
+      for (const [call] of pending) call.sent = true;
       this.#channel!.send(frame);
     } else {
       // Queued as separate frames: on reconnect each goes out in order.
-      for (const call of parts) this.#outbox.push({ call });
+      for (const [call] of pending) this.#outbox.push({ call });
     }
     return Promise.all(
       pending.map(([, answer]) =>
@@ -322,10 +287,7 @@ export class Client<G = unknown> {
    * handler the client answers -32601; a handler that throws answers -32603 (or its `RpcError`).
    */
   handle(method: string, handler: RequestHandler): () => void {
-    this.#handlers.set(method, handler);
-    return () => {
-      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
-    };
+    return this.#served.handle(method, handler);
   }
 
   /** Listens for state changes (connecting / open / reconnecting / closed). */
@@ -336,18 +298,17 @@ export class Client<G = unknown> {
 
   /** Listens for the outcome of each automatic resume after a reconnect. */
   onResume(listener: (report: ResumeReport) => void): () => void {
-    this.#resumeListeners.add(listener);
-    return () => this.#resumeListeners.delete(listener);
+    return this.#follower.onResume(listener);
   }
 
   /** Follows a session: its events are de-duplicated and it is resumed after every reconnect. */
   follow(sessionId: string, afterSeq = 0): void {
-    if (!this.#sessions.has(sessionId)) this.#sessions.set(sessionId, afterSeq);
+    this.#follower.follow(sessionId, afterSeq);
   }
 
   /** Stops following a session. */
   unfollow(sessionId: string): void {
-    this.#sessions.delete(sessionId);
+    this.#follower.unfollow(sessionId);
   }
 
   /** Closes for good: calls in flight reject with `ConnectionLost`. */
@@ -360,7 +321,7 @@ export class Client<G = unknown> {
     const channel = this.#channel;
     this.#dropChannel();
     channel?.close(1000, "client closed");
-    for (const call of this.#calls.values()) this.#fail(call, new ConnectionLost("client closed"));
+    this.#calls.failAll(new ConnectionLost("client closed"));
     this.#outbox = [];
     this.#rejectReady(new ConnectionLost("client closed"));
   }
@@ -400,14 +361,13 @@ export class Client<G = unknown> {
     else this.#receiveOne(frame);
   }
 
-  // deno-lint-ignore no-explicit-any -- a parsed frame, checked member by member below
-  #receiveOne(message: any): void {
-    if (typeof message !== "object" || message === null) return;
-    if (message.method === "event" && message.id === undefined) return this.#event(message.params);
-    if (typeof message.method === "string" && message.id !== undefined) {
-      return this.#serve(message.id, message.method, message.params);
-    }
-    if (typeof message.id === "number") this.#answer(message.id, message.result, message.error);
+  #receiveOne(value: unknown): void {
+    const message = classifyValid(value);
+    if (!message) return;
+    if (message.kind === "notification") {
+      if (message.method === "event") this.#event(message.params as SessionEvent | undefined);
+    } else if (message.kind === "request") this.#served.serve(message.id, message.method, message.params);
+    else if (typeof message.id === "number") this.#answer(message.id, message.result, message.error);
   }
 
   #event(event: SessionEvent | undefined): void {
@@ -417,15 +377,9 @@ export class Client<G = unknown> {
     }
     const sessionId = event.session_id;
     if (sessionId !== undefined && typeof event.seq === "number") {
-      const last = this.#sessions.get(sessionId);
-      if (last !== undefined) {
-        if (event.seq <= last) return; // seen before this reconnect
-        // Only a followed session's watermark moves: an event must not undo `unfollow()`.
-        this.#sessions.set(sessionId, event.seq);
-        if (event.type === "session.closed") this.#sessions.delete(sessionId);
-      }
+      if (!this.#follower.admit(sessionId, event.seq, event.type)) return; // seen before this reconnect
     }
-    if (event.type === "request.cancel") this.#cancelServed(event.payload as { id?: unknown } | undefined);
+    if (event.type === "request.cancel") this.#served.cancel(event.payload as { id?: unknown } | undefined);
     this.#emit(event.type, event);
   }
 
@@ -445,18 +399,16 @@ export class Client<G = unknown> {
   }
 
   #ready(payload: ReadyPayload): void {
-    const epochChanged = this.#epoch !== undefined && this.#epoch !== payload.epoch;
-    this.#epoch = payload.epoch;
+    const epochChanged = this.#follower.ready(payload.epoch);
     this.#limits = payload.limits ?? {};
-    if (epochChanged) { for (const id of this.#sessions.keys()) this.#sessions.set(id, 0); }
     this.#open = true;
     this.#resolveReady(payload);
-    for (const [sessionId, afterSeq] of this.#sessions) this.#resume(sessionId, afterSeq, epochChanged);
+    for (const [sessionId, afterSeq] of this.#follower.sessions) this.#resume(sessionId, afterSeq, epochChanged);
     const outbox = this.#outbox;
     this.#outbox = [];
     for (const item of outbox) {
       if ("text" in item) this.#channel!.send(item.text);
-      else if (this.#calls.has(item.call.id)) this.#sendCall(item.call);
+      else if (this.#calls.get(item.call.id)) this.#sendCall(item.call);
     }
     this.#setState("open");
     this.#startHeartbeat(payload.heartbeat_ms);
@@ -470,9 +422,10 @@ export class Client<G = unknown> {
     const channel = this.#channel;
     // Its answer does not follow the session: `unfollow()` while it is on its way must stick.
     this.#call("session.resume", { session_id: sessionId, after_seq: afterSeq }, {}, false).then(
-      // deno-lint-ignore no-explicit-any -- the `session.resume` answer (a `ResumeResult`)
-      (result: any) =>
-        this.#report({ session_id: sessionId, truncated: result.truncated, replayed: result.replayed, epochChanged }),
+      (result) => {
+        const { truncated, replayed } = result as { truncated: boolean; replayed: number };
+        this.#follower.report({ session_id: sessionId, truncated, replayed, epochChanged });
+      },
       (error: unknown) => {
         if (error instanceof ConnectionLost) return; // the next reconnect resumes it again
         if (error instanceof RpcError && error.code === ErrorCode.RequestCancelled) {
@@ -480,85 +433,36 @@ export class Client<G = unknown> {
           if (this.#channel === channel) this.#drop("resume unanswered");
           return;
         }
-        this.#sessions.delete(sessionId);
-        this.#report({ session_id: sessionId, truncated: true, replayed: 0, epochChanged, error: error as RpcError });
+        this.#follower.report({
+          session_id: sessionId,
+          truncated: true,
+          replayed: 0,
+          epochChanged,
+          error: error as RpcError,
+        });
       },
     );
-  }
-
-  #report(report: ResumeReport): void {
-    for (const listener of this.#resumeListeners) listener(report);
   }
 
   #answer(id: number, result: unknown, error: ErrorObject | undefined): void {
     const call = this.#calls.get(id);
     if (!call) return;
-    this.#calls.delete(id);
-    call.dispose();
-    if (error) call.reject(new RpcError(error.code, error.message, error.data));
-    else {
-      // A result naming a session (as `session.create` answers) makes the client follow it.
-      const sessionId = (result as { session_id?: unknown } | null)?.session_id;
-      if (call.follows && typeof sessionId === "string") this.follow(sessionId);
-      call.resolve(result);
-    }
+    // A result naming a session (as `session.create` answers) makes the client follow it.
+    const sessionId = (result as { session_id?: unknown } | null)?.session_id;
+    if (!error && call.follows && typeof sessionId === "string") this.follow(sessionId);
+    this.#calls.answer(id, result, error);
   }
 
-  #serve(id: string | number, method: string, params: unknown): void {
-    const key = String(id);
-    const seen = this.#served.get(key);
-    if (seen) {
-      // Re-sent after a reconnect: answer again if we have; a handler still running answers when done.
-      if (seen.reply && this.#open) this.#channel!.send(seen.reply);
-      return;
-    }
-    const served: Served = { controller: new AbortController() };
-    this.#served.set(key, served);
-    this.#forgetOldServed();
-    const reply = (message: object) => {
-      if (served.controller.signal.aborted) return; // cancelled by the server: nobody waits for it
-      served.reply = JSON.stringify({ jsonrpc: "2.0", id, ...message });
-      if (this.#open) this.#channel!.send(served.reply);
-    };
-    const handler = this.#handlers.get(method);
-    if (!handler) {
-      return reply({ error: { code: ErrorCode.MethodNotFound, message: "Method not found", data: { method } } });
-    }
-    Promise.resolve()
-      .then(() => handler(params, { signal: served.controller.signal, id: key }))
-      .then(
-        (result) => reply({ result: result ?? null }),
-        (error: unknown) =>
-          reply({
-            error: error instanceof RpcError
-              ? error.toJSON()
-              : { code: ErrorCode.InternalError, message: "Internal error" },
-          }),
-      );
-  }
-
-  /** The server gave up on a request (`request.cancel {id, reason}`): abort its handler and forget it. */
-  #cancelServed(cancel: { id?: unknown } | undefined): void {
-    const key = String(cancel?.id);
-    this.#served.get(key)?.controller.abort(cancel);
-    this.#served.delete(key);
-  }
-
-  #forgetOldServed(): void {
-    if (this.#served.size <= SERVED_MEMORY) return;
-    for (const [key, served] of this.#served) {
-      if (this.#served.size <= SERVED_MEMORY) return;
-      if (served.reply) this.#served.delete(key);
-    }
-  }
-
-  #sendCall(call: PendingCall): void {
+  #sendCall(call: OutgoingCall): void {
     if (!this.#open) {
       this.#outbox.push({ call });
       return;
     }
     const refused = this.#refusal(call.text, 1);
-    if (refused) return this.#fail(call, refused);
+    if (refused) {
+      this.#calls.fail(call.id, refused);
+      return;
+    }
     call.sent = true;
     this.#channel!.send(call.text);
   }
@@ -582,31 +486,18 @@ export class Client<G = unknown> {
     else this.#outbox.push({ text });
   }
 
-  /** A call given up by its caller (abort or timeout): tell the server to stop, if it has it. */
-  #abandon(call: PendingCall, reason: unknown): void {
-    if (!this.#calls.has(call.id)) return;
-    if (call.sent && this.#open) this.notify("rpc.cancel", { id: call.id });
-    this.#fail(call, reason);
-  }
-
-  #fail(call: PendingCall, error: unknown): void {
-    this.#calls.delete(call.id);
-    call.dispose();
-    call.reject(error);
-  }
-
   /** The channel dropped: fail or re-queue calls, and reconnect after a backoff delay. */
   #lost(): void {
     if (this.#state === "closed") return;
     this.#dropChannel();
     this.#stopHeartbeat();
-    const retried: { call: PendingCall }[] = [];
-    for (const call of [...this.#calls.values()]) {
+    const retried: { call: OutgoingCall }[] = [];
+    for (const [id, call] of [...this.#calls.requests()]) {
       if (!call.sent) continue; // still queued: goes out after the reconnect
       if (call.idempotent) {
         call.sent = false;
         retried.push({ call });
-      } else this.#fail(call, new ConnectionLost());
+      } else this.#calls.fail(id, new ConnectionLost());
     }
     // First out after the reconnect's resumes, in the order they were made.
     this.#outbox.unshift(...retried);
@@ -638,7 +529,7 @@ export class Client<G = unknown> {
     const timeoutMs = this.#options.heartbeatTimeoutMs ?? every;
     const channel = this.#channel;
     this.#heartbeat = setInterval(() => {
-      this.call("gateway.ping" as never, undefined as never, { timeoutMs }).catch((error: unknown) => {
+      this.#call("gateway.ping", undefined, { timeoutMs }, false).catch((error: unknown) => {
         // Unanswered: the connection is dead even if the socket has not noticed. Drop it.
         if (error instanceof RpcError && this.#channel === channel) this.#drop("heartbeat timeout");
       });

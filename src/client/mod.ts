@@ -17,12 +17,11 @@
 import { SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "../jsonrpc/protocol.ts";
 import { Client, type ClientOptions, type Dial } from "./client.ts";
 
-export { ConnectionLost } from "./client.ts";
+export { Client, ConnectionLost } from "./client.ts";
 export type {
   CallOptions,
   Channel,
   ChannelEvents,
-  Client,
   ClientOptions,
   ConnectionState,
   Dial,

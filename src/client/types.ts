@@ -3,7 +3,7 @@
  * off the gateway's own definitions (type-only: nothing of the server is bundled).
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import type { ResumeResult } from "../sessions/session.ts";
+import type { ResumeResult } from "../jsonrpc/protocol.ts";
 
 /** The params a method takes and the result it answers. */
 export interface Signature<P = unknown, R = unknown> {

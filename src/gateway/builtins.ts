@@ -1,59 +1,58 @@
 /** The built-in methods every gateway answers (docs/protocol.md, Built-in methods). */
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as v from "valibot";
 import { IdSchema } from "../jsonrpc/schema.ts";
-import type { Connection } from "./connection.ts";
-import { method, type MethodEntry, toEntry } from "./method.ts";
+import type { CallContext } from "./context.ts";
+import { type MethodEntry, type Mode, validated } from "./method.ts";
 
 const PONG = { ok: true } as const;
 const SessionId = v.pipe(v.string(), v.maxLength(128));
 const Seq = v.pipe(v.number(), v.integer(), v.minValue(0));
 
+/** A built-in: its handler sees the call's internal context (`CallContext`). */
+function builtin<S extends StandardSchemaV1>(
+  name: string,
+  mode: Mode,
+  params: S,
+  handler: (params: StandardSchemaV1.InferOutput<S>, ctx: CallContext) => unknown,
+): MethodEntry {
+  return {
+    name,
+    mode,
+    params,
+    invoke: (value, ctx) => validated(params, value, (valid) => handler(valid as StandardSchemaV1.InferOutput<S>, ctx)),
+  };
+}
+
 /** Built-in method entries; `discover` returns the gateway's OpenRPC document. */
 export function builtinMethods(discover: () => unknown): MethodEntry[] {
   return [
     // Answered before anything queued, so a client can tell a busy gateway from a dead one.
-    toEntry("gateway.ping", () => PONG, "immediate"),
-    toEntry(
+    { name: "gateway.ping", mode: "immediate", params: undefined, invoke: () => PONG },
+    builtin(
       "rpc.cancel",
-      method({
-        params: v.object({ id: IdSchema }),
-        handler: (p, ctx) => ({ cancelled: p.id !== null && (ctx.connection as Connection).cancel(p.id) }),
-      }),
       "immediate",
+      v.object({ id: IdSchema }),
+      (p, ctx) => ({ cancelled: p.id !== null && ctx.connection.cancel(p.id) }),
     ),
-    toEntry("rpc.discover", discover, "concurrent"),
+    { name: "rpc.discover", mode: "concurrent", params: undefined, invoke: discover },
     // Session built-ins are synchronous, so replay and attach happen in one run: nothing interleaves.
-    toEntry(
+    builtin(
       "session.resume",
-      method({
-        params: v.object({ session_id: SessionId, after_seq: v.optional(Seq, 0) }),
-        handler: (p, ctx) => {
-          const connection = ctx.connection as Connection;
-          return connection.sessionRegistry.resume(connection, p.session_id, p.after_seq);
-        },
-      }),
       "concurrent",
+      v.object({ session_id: SessionId, after_seq: v.optional(Seq, 0) }),
+      (p, ctx) => ctx.connection.sessionRegistry.resume(ctx.connection, p.session_id, p.after_seq),
     ),
-    toEntry(
+    builtin(
       "session.events.since",
-      method({
-        params: v.object({ session_id: SessionId, after_seq: Seq }),
-        handler: (p, ctx) =>
-          (ctx.connection as Connection).sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq),
-      }),
       "concurrent",
+      v.object({ session_id: SessionId, after_seq: Seq }),
+      (p, ctx) => ctx.connection.sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq),
     ),
-    toEntry(
-      "session.close",
-      method({
-        params: v.object({ session_id: SessionId }),
-        handler: (p, ctx) => {
-          (ctx.connection as Connection).sessionRegistry.use(p.session_id, ctx.connection.principal).close("closed");
-          return { closed: true };
-        },
-      }),
-      "concurrent",
-    ),
+    builtin("session.close", "concurrent", v.object({ session_id: SessionId }), (p, ctx) => {
+      ctx.connection.sessionRegistry.use(p.session_id, ctx.connection.principal).close("closed");
+      return { closed: true };
+    }),
   ];
 }
 

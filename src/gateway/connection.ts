@@ -6,11 +6,19 @@
  * are answered before anything queued. A synchronous inline handler with an idle queue is
  * answered in the same turn, with no promise and no bookkeeping: the common case stays cheap.
  */
-import { decode, errorObject, errorResponse, resultResponse } from "../jsonrpc/codec.ts";
-import type { Id, Message, Notification, Request } from "../jsonrpc/codec.ts";
-import { ErrorCode, type ErrorObject, RpcError } from "../jsonrpc/errors.ts";
+import { decode, type Message } from "../jsonrpc/codec.ts";
+import { ErrorCode, type ErrorObject, errorObject, RpcError } from "../jsonrpc/errors.ts";
+import {
+  errorResponse,
+  eventFrame,
+  type Id,
+  type Notification,
+  type Request,
+  resultResponse,
+} from "../jsonrpc/message.ts";
+import { answerError, INTERNAL_ERROR, methodNotFound } from "../jsonrpc/peer.ts";
 import { idBeforeNesting, nestedDeeperThan, textDepth } from "../jsonrpc/depth.ts";
-import { exceedsBytes } from "../transport/bytes.ts";
+import { exceedsBytes } from "../jsonrpc/bytes.ts";
 import { type BacklogLimits, SocketTransport, type TransportEvents } from "../transport/socket-transport.ts";
 import { CloseCode, type TransportFailure, type TransportSocket } from "../transport/transport.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
@@ -35,8 +43,10 @@ export interface ConnectionHost {
   readonly sessions: SessionRegistry;
   /** Called once when the connection has torn down. */
   release(connection: Connection): void;
-  /** Asynchronous handlers still running across the gateway, even past their connection's teardown. */
-  running: number;
+  /** An asynchronous handler started; the gateway's `close()` waits for it (even past its connection's teardown). */
+  handlerStarted(): void;
+  /** An asynchronous handler finished. */
+  handlerFinished(): void;
 }
 
 /** Counters reported in the teardown log line. */
@@ -127,7 +137,6 @@ const SCAN_BEFORE_PARSE_CHARS = 4_096;
 const ANSWERED_REFUSALS = 100;
 /** Past this depth a long frame is refused whole, unparsed. */
 const scanLimit = (maxParamsDepth: number) => Math.max(256, 8 * maxParamsDepth);
-const INTERNAL_ERROR: ErrorObject = { code: ErrorCode.InternalError, message: "Internal error" };
 const CANCELLED: ErrorObject = { code: ErrorCode.RequestCancelled, message: "Request cancelled" };
 
 /** A client connection over one socket. Create it with `gateway.open()`. */
@@ -157,6 +166,8 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   #refused = 0;
   /** Whether the current frame is long enough to hold params nested past the depth cap. */
   #mayBeDeep = false;
+  /** Who waits in `idle()`. */
+  #onIdle: (() => void) | undefined;
 
   constructor(host: ConnectionHost, socket: TransportSocket, peer: string, principal: string) {
     this.#host = host;
@@ -189,8 +200,14 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     return this.#open?.size ?? 0;
   }
 
+  /** Resolves once nothing is queued or running (`inFlight` is 0), or the connection has closed. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => (this.#onIdle = resolve));
+  }
+
   emit(type: string, payload?: unknown): boolean {
-    return this.transport.write({ jsonrpc: "2.0", method: "event", params: { type, payload } });
+    return this.transport.writeText(eventFrame(type, payload));
   }
 
   writeText(text: string): boolean {
@@ -312,6 +329,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     this.#open = undefined;
     this.#byId = undefined;
     this.#inline = [];
+    this.#wakeIdle();
     const { reaped, detached } = this.#host.sessions.release(this);
     this.#host.release(this);
     this.#host.log.info("connection closed", {
@@ -408,7 +426,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     }
     if (!entry) {
       if (id !== undefined) {
-        this.#write(batch, id, errorObject(ErrorCode.MethodNotFound, "Method not found", { method: message.method }));
+        this.#write(batch, id, methodNotFound(message.method));
       }
       return;
     }
@@ -461,7 +479,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     }
     if (!call.counted) this.#count(call);
     if (call.entry.mode === "inline") this.#inlineBusy = call;
-    this.#host.running++;
+    this.#host.handlerStarted();
     out.then(
       (value) => this.#settleAsync(call, value, undefined),
       (error: unknown) => this.#settleAsync(call, undefined, error ?? new Error("rejected")),
@@ -469,7 +487,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   }
 
   #settleAsync(call: Call, value: unknown, error: unknown): void {
-    this.#host.running--;
+    this.#host.handlerFinished();
     this.#settle(call, value, error);
     if (this.#inlineBusy === call) {
       this.#inlineBusy = undefined;
@@ -494,6 +512,13 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     if (!call.counted) return;
     this.#open?.delete(call);
     if (call.id !== undefined && call.id !== null) this.#byId?.delete(call.id);
+    if (this.inFlight === 0) this.#wakeIdle();
+  }
+
+  #wakeIdle(): void {
+    const wake = this.#onIdle;
+    this.#onIdle = undefined;
+    wake?.();
   }
 
   #settle(call: Call, value: unknown, error: unknown): void {
@@ -507,15 +532,15 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   }
 
   #errorFor(call: Call, error: unknown): ErrorObject {
-    if (error instanceof RpcError) return error.toJSON();
-    this.stats.dispatch_crashes++;
-    this.#host.log.error("handler failed", {
-      peer: this.peer,
-      method: preview(call.method),
-      id: preview(call.id),
-      error,
+    return answerError(error, () => {
+      this.stats.dispatch_crashes++;
+      this.#host.log.error("handler failed", {
+        peer: this.peer,
+        method: preview(call.method),
+        id: preview(call.id),
+        error,
+      });
     });
-    return INTERNAL_ERROR;
   }
 
   /** Serialises a response (an error if `error` is set) onto the transport, or into `batch`. */
@@ -523,11 +548,11 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     if (this.#closed) return;
     let text: string;
     try {
-      text = JSON.stringify(error ? errorResponse(id, error) : resultResponse(id, result));
+      text = error ? errorResponse(id, error) : resultResponse(id, result);
     } catch (cause) {
       this.stats.dispatch_crashes++;
       this.#host.log.error("result not serialisable", { peer: this.peer, id: preview(id), error: cause });
-      text = JSON.stringify(errorResponse(id, INTERNAL_ERROR));
+      text = errorResponse(id, INTERNAL_ERROR);
     }
     if (!batch) {
       this.transport.writeText(text);

@@ -1,5 +1,6 @@
-import type { Id } from "../jsonrpc/codec.ts";
-import type { CreateSessionOptions, SessionHandle } from "../sessions/session.ts";
+import type { Id } from "../jsonrpc/message.ts";
+import type { SessionRegistry } from "../sessions/registry.ts";
+import type { CreateSessionOptions, SessionHandle, SessionViewer } from "../sessions/session.ts";
 import type { Logger } from "./logger.ts";
 
 /** The calling connection, as a handler sees it. */
@@ -46,4 +47,16 @@ export interface SessionsHandle {
   create(options?: CreateSessionOptions): SessionHandle;
   /** The caller's live sessions. */
   list(): SessionHandle[];
+}
+
+/**
+ * What the built-in methods see of a call (internal): its connection's own `cancel` and the
+ * gateway's session registry besides what every handler gets. Every call's context is one.
+ */
+export interface CallContext extends HandlerContext {
+  readonly connection: ConnectionHandle & SessionViewer & {
+    /** Cancels this connection's in-flight request `id`; false if there is none. */
+    cancel(id: Id): boolean;
+    readonly sessionRegistry: SessionRegistry;
+  };
 }

@@ -6,7 +6,9 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
 import { CloseCode, type TransportSocket } from "../transport/transport.ts";
 import { type GatewaySessions, type SessionOptions, SessionRegistry } from "../sessions/registry.ts";
-import { AddressLimits, addressOf, isLoopback } from "./address-limits.ts";
+import { PROTOCOL } from "../jsonrpc/protocol.ts";
+import { ConnectionRegistry } from "./connections.ts";
+import { atMost, Count } from "./waits.ts";
 import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
@@ -190,69 +192,25 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   const name = options.name ?? "switchboard";
   const limits: Readonly<Limits> = Object.freeze({ ...defaultLimits, ...options.limits });
   const log = options.logger ?? consoleLogger("info");
-  const heartbeatMs = options.heartbeatMs ?? 15_000;
   const epoch = crypto.randomUUID();
-  const connections = new Set<Connection>();
-  const perPrincipal = new Map<string, number>();
-  const perAddress = new AddressLimits(limits.connectsPerSecondPerAddress, limits.maxConnectionsPerAddress);
+  const connections = new ConnectionRegistry(limits, options.limitLoopback ?? false);
   const sessions = new SessionRegistry(options.sessions ?? {}, epoch, (message, fields) => log.error(message, fields));
-  const readyLimits = {
-    max_message_bytes: limits.maxMessageBytes,
-    max_batch: limits.maxBatch,
-    max_in_flight: limits.maxInFlight,
-  };
-
-  // A Map, so a method name can never reach a prototype member (`__proto__`, `toString`).
-  const methods = new Map<string, MethodEntry>();
-  let document: unknown;
-  for (
-    const entry of builtinMethods(
-      () => (document ??= openRpcDocument(name, options.version ?? "0.0.0", methods.values())),
-    )
-  ) {
-    methods.set(entry.name, entry);
-  }
-  for (const key of Object.keys(options.methods)) {
-    if (RESERVED.test(key) || BUILTIN_NAMES.has(key)) {
-      throw new Error(`method name "${key}" is reserved (rpc.*, gateway.* and the session built-ins)`);
-    }
-    methods.set(key, toEntry(key, options.methods[key]!));
-  }
-
-  let started = false;
+  // Asynchronous handlers running across the gateway, even past their connection's teardown.
+  const handlers = new Count();
+  const startOnce = once(() => runStartup(options.startup ?? [], log));
+  const ready = readyPayload(options, limits, epoch);
   let closing = false;
-  let drained: (() => void) | undefined;
 
   const host: ConnectionHost = {
-    methods,
+    methods: methodTable(name, options),
     limits,
     backlog: { warnBytes: limits.backlogWarnBytes, maxBytes: limits.maxBacklogBytes, stallMs: limits.sendStallMs },
     log,
     sessions,
-    running: 0,
-    release(connection) {
-      if (!connections.delete(connection)) return;
-      const left = (perPrincipal.get(connection.principal) ?? 1) - 1;
-      if (left === 0) perPrincipal.delete(connection.principal);
-      else perPrincipal.set(connection.principal, left);
-      perAddress.closed(addressOf(connection.peer));
-      if (connections.size === 0) drained?.();
-    },
+    handlerStarted: () => handlers.up(),
+    handlerFinished: () => handlers.down(),
+    release: (connection) => connections.release(connection),
   };
-
-  function startOnce(): void {
-    if (started) return;
-    started = true;
-    for (const task of options.startup ?? []) {
-      const failed = (error: unknown) => log.error("startup task failed", { task: task.name, error });
-      try {
-        const result = task();
-        if (result instanceof Promise) result.catch(failed);
-      } catch (error) {
-        failed(error);
-      }
-    }
-  }
 
   const gateway: GatewayCore<M> = {
     name,
@@ -260,7 +218,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     limits,
     log,
     methods: options.methods,
-    connections,
+    connections: connections.open,
     sessions,
     requiresAuth: options.auth !== undefined,
     get closing() {
@@ -269,66 +227,107 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     handler: createHandler(() => gateway, wsContextAdapter),
     handlerWith: (adapter) => createHandler(() => gateway, adapter),
     guard: (guardOptions) => createGuard(gateway, { auth: options.auth, origins: options.origins, ...guardOptions }),
-    connectionsOf: (principal) => perPrincipal.get(principal) ?? 0,
-    admitAddress: (address) =>
-      options.limitLoopback || !isLoopback(address) ? perAddress.admit(address, performance.now()) : undefined,
+    connectionsOf: (principal) => connections.of(principal),
+    admitAddress: (address) => connections.admitAddress(address),
 
     open(socket, peer, principal = ANONYMOUS) {
       // guard() checks before the upgrade, but upgrades it let through may open together
       // (Deno opens them only after answering them all), so the cap and shutdown hold here too.
-      const refused = closing ? "shutdown" : connections.size >= limits.maxConnections ||
-          (options.auth && gateway.connectionsOf(principal) >= limits.maxConnectionsPerPrincipal)
+      const refused = closing ? "shutdown" : connections.open.size >= limits.maxConnections ||
+          (options.auth && connections.of(principal) >= limits.maxConnectionsPerPrincipal)
         ? "too_many_connections"
         : undefined;
       if (!refused) startOnce();
       const connection = new Connection(host, socket, peer, principal);
       connections.add(connection);
-      perPrincipal.set(principal, gateway.connectionsOf(principal) + 1);
-      perAddress.opened(addressOf(peer));
       if (refused) {
         log.warn("connection refused", { peer, reason: refused });
         connection.close(refused === "shutdown" ? CloseCode.GoingAway : CloseCode.TryAgainLater, refused);
         return connection;
       }
-      let extra: Record<string, unknown> | undefined;
+      let payload: Record<string, unknown>;
       try {
-        extra = options.ready?.(connection);
+        payload = ready(connection);
       } catch (error) {
         log.error("ready hook failed", { peer, error });
         connection.close(CloseCode.Internal, "ready_failed");
         return connection;
       }
-      connection.emit("gateway.ready", {
-        protocol: "switchboard/1",
-        connection_id: connection.id,
-        epoch,
-        heartbeat_ms: heartbeatMs,
-        limits: readyLimits,
-        ...extra,
-      });
+      connection.emit("gateway.ready", payload);
       return connection;
     },
 
     async close({ timeoutMs = 5_000 } = {}) {
       closing = true;
       const deadline = Date.now() + timeoutMs;
-      await closeConnections(timeoutMs);
+      await connections.closeAll(timeoutMs);
       // Handlers bound to sessions outlive their connections: give them until the deadline.
-      while (host.running > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      await atMost(handlers.zero(), deadline - Date.now());
       sessions.shutdown();
     },
   };
-
-  /** Closes every connection with 1001 and waits for their teardown, at most `timeoutMs`. */
-  async function closeConnections(timeoutMs: number): Promise<void> {
-    if (connections.size === 0) return;
-    const done = new Promise<void>((resolve) => (drained = resolve));
-    for (const connection of connections) connection.close(CloseCode.GoingAway, "shutdown");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
-    // Peers that never finished the handshake are torn down here; the runtime drops their sockets.
-    for (const connection of connections) connection.teardown("shutdown");
-  }
   return gateway;
+}
+
+/** The dispatcher's method table: the built-ins, then the gateway's own (which may not take a reserved name). */
+function methodTable(name: string, options: GatewayOptions<MethodTable>): Map<string, MethodEntry> {
+  // A Map, so a method name can never reach a prototype member (`__proto__`, `toString`).
+  const methods = new Map<string, MethodEntry>();
+  const discover = once(() => openRpcDocument(name, options.version ?? "0.0.0", methods.values()));
+  for (const entry of builtinMethods(discover)) methods.set(entry.name, entry);
+  for (const key of Object.keys(options.methods)) {
+    if (RESERVED.test(key) || BUILTIN_NAMES.has(key)) {
+      throw new Error(`method name "${key}" is reserved (rpc.*, gateway.* and the session built-ins)`);
+    }
+    methods.set(key, toEntry(key, options.methods[key]!));
+  }
+  return methods;
+}
+
+/** Builds each connection's `gateway.ready` payload: the protocol's fields, then the `ready` option's (which may throw). */
+function readyPayload(
+  options: GatewayOptions<MethodTable>,
+  limits: Readonly<Limits>,
+  epoch: string,
+): (connection: ConnectionHandle) => Record<string, unknown> {
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const readyLimits = {
+    max_message_bytes: limits.maxMessageBytes,
+    max_batch: limits.maxBatch,
+    max_in_flight: limits.maxInFlight,
+  };
+  return (connection) => ({
+    protocol: PROTOCOL,
+    connection_id: connection.id,
+    epoch,
+    heartbeat_ms: heartbeatMs,
+    limits: readyLimits,
+    ...options.ready?.(connection),
+  });
+}
+
+/** Starts every startup task, never awaiting one; a failure is logged. */
+function runStartup(tasks: StartupTask[], log: Logger): void {
+  for (const task of tasks) {
+    const failed = (error: unknown) => log.error("startup task failed", { task: task.name, error });
+    try {
+      const result = task();
+      if (result instanceof Promise) result.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+}
+
+/** `run` on the first call only; later calls return its first result. */
+function once<T>(run: () => T): () => T {
+  let done = false;
+  let result: T;
+  return () => {
+    if (!done) {
+      result = run();
+      done = true;
+    }
+    return result;
+  };
 }

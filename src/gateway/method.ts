@@ -5,7 +5,7 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
 import { toIssues } from "../jsonrpc/codec.ts";
-import type { HandlerContext } from "./context.ts";
+import type { CallContext, HandlerContext } from "./context.ts";
 
 /** A method with a params schema and options, as `method()` returns it. */
 export interface MethodDefinition<P = unknown, R = unknown, I = P> {
@@ -77,7 +77,7 @@ export interface MethodEntry {
   readonly mode: Mode;
   readonly params: StandardSchemaV1 | undefined;
   /** Validates `params` (if there is a schema) and calls the handler: a value or a promise. */
-  invoke(params: unknown, ctx: HandlerContext): unknown;
+  invoke(params: unknown, ctx: CallContext): unknown;
 }
 
 /** Normalises a table entry into a `MethodEntry`. */
@@ -98,7 +98,8 @@ export function toEntry(
   };
 }
 
-function validated(schema: StandardSchemaV1, value: unknown, then: (valid: unknown) => unknown): unknown {
+/** Validates `value` with `schema` (-32602 with `data.issues` if invalid), then runs `then` with the valid value. */
+export function validated(schema: StandardSchemaV1, value: unknown, then: (valid: unknown) => unknown): unknown {
   const result = schema["~standard"].validate(value);
   if (result instanceof Promise) return result.then((settled) => then(valueOrThrow(settled)));
   return then(valueOrThrow(result));

@@ -1,39 +1,14 @@
 /**
- * Frame decoding and response building for JSON-RPC 2.0.
- *
- * `decode` is on every message's path, so it checks the wire shapes of `schema.ts` by hand
- * (a few `typeof`s, no closures, one small object per message) and asks valibot only when
- * a message is invalid, to say why.
+ * The gateway's decoding of a client's frames: a message or a batch, valid ones classified by
+ * the hand-written check of `message.ts` (on every message's path), invalid ones explained by
+ * the valibot schemas of `schema.ts` (`error.data.issues`).
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import { ErrorCode, type ErrorObject } from "./errors.ts";
+import { ErrorCode, type ErrorObject, errorObject } from "./errors.ts";
+import { classifyValid, type Id } from "./message.ts";
 import { MessageSchema, NotificationSchema, RequestSchema } from "./schema.ts";
-import type { Id, Params } from "./schema.ts";
 
-export type { Id, Params };
-
-/** A request: expects exactly one response with the same id. */
-export interface Request {
-  kind: "request";
-  id: Id;
-  method: string;
-  params: Params | undefined;
-}
-
-/** A notification: a request without `id`; never answered. */
-export interface Notification {
-  kind: "notification";
-  method: string;
-  params: Params | undefined;
-}
-
-/** A response from the peer (to a server → client request). */
-export interface Response {
-  kind: "response";
-  id: Id;
-  result?: unknown;
-  error?: ErrorObject;
-}
+export type { Id, Notification, Params, Request, Response } from "./message.ts";
 
 /** Something that is not a valid message; `error` is what to answer (with `id`). */
 export interface Invalid {
@@ -42,7 +17,8 @@ export interface Invalid {
   error: ErrorObject;
 }
 
-export type Message = Request | Notification | Response | Invalid;
+/** A message from a client, valid or not. */
+export type Message = import("./message.ts").ValidMessage | Invalid;
 
 /** What a frame holds: nothing (blank), one message, or a batch of them. */
 export type Frame = Message | Message[] | undefined;
@@ -78,29 +54,16 @@ export function decode(text: string): Frame {
 
 /** Classifies one parsed JSON value as a request, notification, response or invalid message. */
 export function classify(value: unknown): Message {
+  const message = classifyValid(value);
+  if (message) return message;
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return invalid(null, { reason: "not an object" });
   }
   const o = value as Record<string, unknown>;
   const id = o.id;
-  const validId = id === null || typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
-  if (o.jsonrpc === "2.0") {
-    const method = o.method;
-    if (typeof method === "string") {
-      const params = o.params;
-      if (params === undefined || (typeof params === "object" && params !== null)) {
-        if (!("id" in o)) return { kind: "notification", method, params: params as Params | undefined };
-        if (validId) return { kind: "request", id: id as Id, method, params: params as Params | undefined };
-      }
-    } else if (method === undefined && validId && ("result" in o) !== ("error" in o)) {
-      const error = o.error;
-      if (error === undefined) return { kind: "response", id: id as Id, result: o.result };
-      if (typeof error === "object" && error !== null && typeof (error as ErrorObject).code === "number") {
-        return { kind: "response", id: id as Id, error: error as ErrorObject };
-      }
-    }
-  }
-  return explainInvalid(o, validId ? (id as Id) ?? null : null);
+  // An invalid request keeps its id when the id itself is valid, so its sender can match the error.
+  const validId = typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
+  return explainInvalid(o, validId ? id : null);
 }
 
 /** The slow path: ask the schemas why `o` is not a message. */
@@ -124,25 +87,4 @@ export function toIssues(issues: readonly StandardSchemaV1.Issue[]): Issue[] {
     }),
     message: issue.message,
   }));
-}
-
-/** Builds an error object, leaving out `data` when there is none. */
-export function errorObject(code: number, message: string, data?: unknown): ErrorObject {
-  return data === undefined ? { code, message } : { code, message, data };
-}
-
-/** A success response. */
-export function resultResponse(id: Id, result: unknown): { jsonrpc: "2.0"; id: Id; result: unknown } {
-  // `undefined` is not JSON; a handler that returns nothing answers null.
-  return { jsonrpc: "2.0", id, result: result === undefined ? null : result };
-}
-
-/** An error response. */
-export function errorResponse(id: Id, error: ErrorObject): { jsonrpc: "2.0"; id: Id; error: ErrorObject } {
-  return { jsonrpc: "2.0", id, error };
-}
-
-/** A notification from the server. */
-export function notification(method: string, params?: Params): { jsonrpc: "2.0"; method: string; params?: Params } {
-  return params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
 }

@@ -56,8 +56,11 @@ export class RpcError extends Error {
 
   /** The wire form of this error. */
   toJSON(): ErrorObject {
-    return this.data === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, data: this.data };
+    return errorObject(this.code, this.message, this.data);
   }
+}
+
+/** An error object, leaving out `data` when there is none. */
+export function errorObject(code: number, message: string, data?: unknown): ErrorObject {
+  return data === undefined ? { code, message } : { code, message, data };
 }

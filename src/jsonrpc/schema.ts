@@ -1,9 +1,10 @@
 /**
  * The wire shapes of requests, notifications and responses (JSON-RPC 2.0 §4–§5) as valibot
- * schemas. They are the contract: `decode` checks the same shapes by hand on its hot path and
- * falls back to these schemas only to explain why a message is invalid.
+ * schemas. They are the contract: `classifyValid` (message.ts) checks the same shapes by hand on
+ * the hot path, and `decode` (codec.ts) asks these schemas only to explain why a message is invalid.
  */
 import * as v from "valibot";
+import type { Id } from "./message.ts";
 
 export const IdSchema: v.GenericSchema<Id> = v.union([v.string(), v.number(), v.null()]);
 
@@ -33,14 +34,6 @@ export const ErrorObjectSchema = v.object({
 
 export const SuccessResponseSchema = v.object({ jsonrpc: version, id: IdSchema, result: v.unknown() });
 export const ErrorResponseSchema = v.object({ jsonrpc: version, id: IdSchema, error: ErrorObjectSchema });
-export const ResponseSchema = v.union([SuccessResponseSchema, ErrorResponseSchema]);
 
 /** Any single message: a request or notification (has `method`) or a response. */
 export const MessageSchema = v.union([RequestSchema, NotificationSchema, SuccessResponseSchema, ErrorResponseSchema]);
-
-/** A batch: a non-empty array of messages. */
-export const BatchSchema = v.pipe(v.array(v.unknown()), v.minLength(1));
-
-/** A request id: a string, a number, or null (for errors about a request whose id could not be read). */
-export type Id = string | number | null;
-export type Params = v.InferOutput<typeof ParamsSchema>;

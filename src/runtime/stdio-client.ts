@@ -4,9 +4,8 @@
  * `node:child_process`, which Node, Deno and Bun all provide.
  */
 import { spawn } from "node:child_process";
-import { Readable } from "node:stream";
-import { Client, type ClientOptions, type Dial } from "../client/client.ts";
-import { readLines } from "../transport/ndjson.ts";
+import { createInterface } from "node:readline";
+import { Client, type ClientOptions, type Dial } from "../client/mod.ts";
 
 /** Options of `connectStdio`. `heartbeatMs` defaults to 0 (no pings): the child's exit is the drop. */
 export interface StdioClientOptions extends ClientOptions {
@@ -39,8 +38,9 @@ function stdioDial(command: string, args: string[], { env, cwd }: StdioClientOpt
   return (events) => {
     const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"], env, cwd });
     // Lines of any length: the child is the server end, trusted. A read error shows as the exit, below.
-    const stdout = Readable.toWeb(child.stdout!) as unknown as ReadableStream<Uint8Array>;
-    readLines(stdout, Infinity, (line) => events.onMessage(line), () => {}).catch(() => {});
+    createInterface({ input: child.stdout!, crlfDelay: Infinity }).on("line", (line) => {
+      if (line.trim() !== "") events.onMessage(line);
+    });
     child.stdin!.on("error", () => {}); // a dead child shows as its exit, below
     child.on("error", () => events.onClose(1006, "spawn failed"));
     child.on("exit", (code) => events.onClose(1006, `exited ${code}`));

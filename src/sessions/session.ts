@@ -3,8 +3,12 @@
  * keeps them in the store's replay ring before routing them, fans them out to its viewers,
  * and owns its open server → client requests.
  */
-import type { ErrorObject } from "../jsonrpc/errors.ts";
-import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
+import { ErrorCode, type ErrorObject, RpcError } from "../jsonrpc/errors.ts";
+import { request, sessionEventFrame, sessionEventPrefix } from "../jsonrpc/message.ts";
+import type { ResumeResult } from "../jsonrpc/protocol.ts";
+import { PendingRequests } from "../jsonrpc/peer.ts";
+
+export type { ResumeResult };
 import type { SessionStore } from "./store.ts";
 
 /** Why a session ended. */
@@ -95,20 +99,6 @@ export interface SessionRequestOptions {
   signal?: AbortSignal;
 }
 
-/** The answer of `session.resume`. */
-export interface ResumeResult {
-  /** The session resumed. */
-  session_id: string;
-  /** The seq of its last event (0 before the first); live events continue after it. */
-  latest_seq: number;
-  /** Events written before this answer (those kept with seq > `after_seq`). */
-  replayed: number;
-  /** Some events after `after_seq` are no longer kept: refetch the session's state. */
-  truncated: boolean;
-  /** The gateway's epoch, as in `gateway.ready`: seqs count within it. */
-  epoch: string;
-}
-
 /** What a session needs from its registry. */
 export interface SessionHost {
   readonly store: SessionStore;
@@ -117,14 +107,6 @@ export interface SessionHost {
   requestSettled(id: string): void;
   /** The session ended; called once, after its viewers were told. */
   ended(session: Session, reason: EndReason): void;
-}
-
-interface OpenRequest {
-  readonly frame: string;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  /** Clears the timeout and the abort listener. */
-  dispose(): void;
 }
 
 /** 128 random bits, hex. */
@@ -155,7 +137,13 @@ export class Session implements SessionHandle {
   #host: SessionHost;
   #seq = 0;
   #viewers = new Set<SessionViewer>();
-  #requests = new Map<string, OpenRequest>();
+  /** Open server → client requests by id, each with its frame (re-sent to viewers that attach). */
+  #requests = new PendingRequests<string, string>((id, _frame, why) => {
+    const reason = why === "timeout" ? "timeout" : "cancelled";
+    this.#host.requestSettled(id);
+    this.emit("request.cancel", { id, reason });
+    return cancelled(id, reason);
+  });
   #tasks = new Set<SessionTask>();
   #controller: AbortController | undefined;
   #ended: EndReason | undefined;
@@ -168,7 +156,7 @@ export class Session implements SessionHandle {
     this.principal = principal;
     this.closeOnDisconnect = options.closeOnDisconnect ?? false;
     this.onOrphan = options.onOrphan;
-    this.#framePrefix = `{"jsonrpc":"2.0","method":"event","params":{"session_id":"${id}","seq":`;
+    this.#framePrefix = sessionEventPrefix(id);
   }
 
   /** Counts any event emitted since the last call as activity at `now`. */
@@ -224,10 +212,7 @@ export class Session implements SessionHandle {
   emit(type: string, payload?: unknown): number {
     if (this.#ended) return 0;
     const seq = this.#seq + 1;
-    // Joined, not concatenated: a concatenation is a rope that the runtime flattens when it
-    // sends the frame, which on Bun cost ~10% more CPU per event; a join is flat at once.
-    const body = payload === undefined ? "" : `,"payload":${JSON.stringify(payload)}`;
-    const frame = [this.#framePrefix, seq, ',"type":', JSON.stringify(type), body, "}}"].join("");
+    const frame = sessionEventFrame(this.#framePrefix, seq, type, payload);
     this.#seq = seq;
     this.#host.store.append(this.id, seq, frame);
     for (const viewer of this.#viewers) viewer.writeText(frame);
@@ -243,39 +228,30 @@ export class Session implements SessionHandle {
   request(method: string, params?: unknown, options: SessionRequestOptions = {}): Promise<unknown> {
     if (this.#ended) return Promise.reject(cancelled("", "session_closed"));
     const id = `srq-${randomId()}`;
-    const frame = JSON.stringify({ jsonrpc: "2.0", id, method, params });
-    const { timeoutMs, signal } = options;
-    if (signal?.aborted) return Promise.reject(cancelled(id, "cancelled"));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => this.#cancelRequest(id, "cancelled");
-      const timer = timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => this.#cancelRequest(id, "timeout"), timeoutMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const dispose = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      this.#requests.set(id, { frame, resolve, reject, dispose });
-      this.#host.requestOpened(id, this);
-      this.lastActive = performance.now();
-      for (const viewer of this.#viewers) viewer.writeText(frame);
-    });
+    if (options.signal?.aborted) return Promise.reject(cancelled(id, "cancelled"));
+    const frame = request(id, method, params);
+    const answer = this.#requests.add(id, frame, options);
+    this.#host.requestOpened(id, this);
+    this.lastActive = performance.now();
+    for (const viewer of this.#viewers) viewer.writeText(frame);
+    return answer;
   }
 
   /** Settles the open request `id` with a client's reply; false if it is not open. */
   reply(id: string, result: unknown, error: ErrorObject | undefined): boolean {
-    const open = this.#takeRequest(id);
-    if (!open) return false;
-    if (error) open.reject(new RpcError(error.code, error.message, error.data));
-    else open.resolve(result);
+    if (!this.#requests.answer(id, result, error)) return false;
+    this.#host.requestSettled(id);
     return true;
   }
 
   /** Ends the session: open requests are cancelled, viewers get `session.closed {reason}`, bound handlers are aborted. */
   close(reason: EndReason = "closed"): void {
     if (this.#ended) return;
-    for (const id of [...this.#requests.keys()]) this.#cancelRequest(id, "session_closed");
+    for (const [id] of [...this.#requests.requests()]) {
+      this.#host.requestSettled(id);
+      this.emit("request.cancel", { id, reason: "session_closed" });
+      this.#requests.fail(id, cancelled(id, "session_closed"));
+    }
     this.emit("session.closed", { reason });
     this.#ended = reason;
     clearTimeout(this.orphanTimer);
@@ -317,7 +293,7 @@ export class Session implements SessionHandle {
     const { frames, truncated } = this.#host.store.read(this.id, afterSeq);
     for (const frame of frames) viewer.writeText(frame);
     this.attach(viewer);
-    for (const open of this.#requests.values()) viewer.writeText(open.frame);
+    for (const [, frame] of this.#requests.requests()) viewer.writeText(frame);
     return { session_id: this.id, latest_seq: this.#seq, replayed: frames.length, truncated, epoch };
   }
 
@@ -329,22 +305,6 @@ export class Session implements SessionHandle {
 
   untrack(task: SessionTask): void {
     this.#tasks.delete(task);
-  }
-
-  #takeRequest(id: string): OpenRequest | undefined {
-    const open = this.#requests.get(id);
-    if (!open) return undefined;
-    this.#requests.delete(id);
-    this.#host.requestSettled(id);
-    open.dispose();
-    return open;
-  }
-
-  #cancelRequest(id: string, reason: "timeout" | "cancelled" | "session_closed"): void {
-    const open = this.#takeRequest(id);
-    if (!open) return;
-    this.emit("request.cancel", { id, reason });
-    open.reject(cancelled(id, reason));
   }
 }
 

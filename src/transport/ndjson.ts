@@ -1,7 +1,7 @@
 /**
  * Newline-delimited JSON over web streams, for stdio: one message per line each way.
  */
-import { exceedsBytes } from "./bytes.ts";
+import { exceedsBytes } from "../jsonrpc/bytes.ts";
 import type { TransportSocket } from "./transport.ts";
 
 const encoder = new TextEncoder();

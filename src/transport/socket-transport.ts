@@ -53,7 +53,6 @@ export class SocketTransport implements Transport, QueueFlusher {
   #events: TransportEvents;
   #queue: string[] = [];
   #queuedChars = 0;
-  #waiters: ((sent: boolean) => void)[] | undefined;
   #closed = false;
   #scheduled = false;
   #warned = false;
@@ -129,13 +128,6 @@ export class SocketTransport implements Transport, QueueFlusher {
     return true;
   }
 
-  writeAsync(message: unknown): Promise<boolean> {
-    if (!this.write(message)) return Promise.resolve(false);
-    // An empty queue after a write means the frame went to the socket at once.
-    if (this.#queue.length === 0) return Promise.resolve(true);
-    return new Promise((resolve) => (this.#waiters ??= []).push(resolve));
-  }
-
   close(code: number = CloseCode.Normal, reason = ""): void {
     if (this.#closed) return;
     this.#send();
@@ -187,7 +179,6 @@ export class SocketTransport implements Transport, QueueFlusher {
       return;
     }
     this.#sentSinceCheck += chars;
-    this.#resolveWaiters(true);
     this.#watchBacklog();
   }
 
@@ -301,14 +292,6 @@ export class SocketTransport implements Transport, QueueFlusher {
     this.#closed = true;
     this.#stallChecks?.delete(this);
     this.#stallChecks = undefined;
-    this.#resolveWaiters(false);
-  }
-
-  #resolveWaiters(sent: boolean): void {
-    const waiters = this.#waiters;
-    if (!waiters) return;
-    this.#waiters = undefined;
-    for (const resolve of waiters) resolve(sent);
   }
 }
 

@@ -47,8 +47,6 @@ export interface Transport {
   write(message: unknown): boolean;
   /** As `write`, for a frame that is already serialised. */
   writeText(text: string): boolean;
-  /** As `write`, resolving true once the frame was handed to the socket (false if closed first). */
-  writeAsync(message: unknown): Promise<boolean>;
   /** Flushes what is queued, then closes the socket with `code`. Idempotent. */
   close(code?: number, reason?: string): void;
   readonly closed: boolean;

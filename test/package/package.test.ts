@@ -80,7 +80,13 @@ for (const runtime of runtimes) {
       : ["serve", "stdioStreams"];
     assert.deepEqual(seen.exports[`switchboard/${runtime}`], runtimeExports);
     assert.deepEqual(seen.exports["switchboard/stdio"], ["serveStdio"]);
-    assert.deepEqual(seen.exports["switchboard/client"], ["ConnectionLost", "ErrorCode", "RpcError", "connect"]);
+    assert.deepEqual(seen.exports["switchboard/client"], [
+      "Client",
+      "ConnectionLost",
+      "ErrorCode",
+      "RpcError",
+      "connect",
+    ]);
     assert.deepEqual(seen.exports["switchboard/client/stdio"], ["connectStdio"]);
   });
 }
