@@ -5,7 +5,7 @@
  */
 import { atMost } from "./gateway/waits.ts";
 import { type Gateway, gatewayCore } from "./gateway/gateway.ts";
-import { NdjsonSocket, readLines } from "./transport/ndjson.ts";
+import { NdjsonSocket } from "./transport/ndjson.ts";
 
 /** Options of `serveStdio`. */
 export interface StdioOptions {
@@ -30,21 +30,15 @@ export async function serveStdio(
   gateway: Gateway,
   { input, output, drainMs = 5_000, principal }: StdioOptions,
 ): Promise<void> {
-  const socket = new NdjsonSocket(output, () => connection.teardown("output_error"));
+  const socket = new NdjsonSocket(output);
   const connection = gatewayCore(gateway).open(socket, "stdio", principal);
-  const max = gateway.limits.maxMessageBytes;
   try {
-    await readLines(
-      input,
-      max,
-      (line) => connection.receive(line),
-      () => connection.reject("Message too big", { max_bytes: max }),
-    );
+    await socket.read(input, gateway.limits.maxMessageBytes);
   } catch (error) {
     gateway.log.warn("stdio input failed", { error });
   }
   await atMost(connection.idle(), drainMs);
   connection.close(1000, "eof");
-  await socket.close();
-  connection.teardown("eof");
+  // The socket ends once its writes are done; the connection tears down then.
+  await socket.done;
 }

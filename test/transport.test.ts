@@ -5,16 +5,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NdjsonSocket, readLines } from "../src/transport/ndjson.ts";
-import { SocketTransport } from "../src/transport/socket-transport.ts";
-import type { TransportFailure, TransportSocket } from "../src/transport/transport.ts";
+import { SocketTransport, type TransportFailure } from "../src/transport/socket-transport.ts";
+import type { FrameSink, FrameSocket } from "../src/transport/transport.ts";
 import { until } from "./helpers/runtime.ts";
 
-class FakeSocket implements TransportSocket {
+/** Serialises `message` and queues it, as a connection does. */
+const write = (transport: SocketTransport, message: unknown) => transport.writeText(JSON.stringify(message));
+
+class FakeSocket implements FrameSocket {
   sent: string[] = [];
   corks = 0;
   closedWith: [number | undefined, string | undefined] | undefined;
   bufferedAmount = 0;
-  readyState = 1;
   failSends = false;
   corked = false;
   send(text: string): void {
@@ -23,8 +25,8 @@ class FakeSocket implements TransportSocket {
   }
   close(code?: number, reason?: string): void {
     this.closedWith = [code, reason];
-    this.readyState = 3;
   }
+  attach(_sink: FrameSink): void {}
   cork(flush: () => void): void {
     this.corks++;
     flush();
@@ -47,15 +49,15 @@ function setup(overrides: Partial<typeof limits> = {}) {
 
 test("writes are sent in corked runs of 256 frames, in order: each full run at once, the rest after the synchronous code; a lone frame is not corked", async () => {
   const { socket, transport } = setup({ maxBytes: 1 << 20 });
-  for (let i = 0; i < 255; i++) assert.equal(transport.write({ i }), true);
+  for (let i = 0; i < 255; i++) assert.equal(write(transport, { i }), true);
   assert.equal(socket.sent.length, 0, "less than a run waits for the end of the tick");
-  for (let i = 255; i < 1_000; i++) assert.equal(transport.write({ i }), true);
+  for (let i = 255; i < 1_000; i++) assert.equal(write(transport, { i }), true);
   assert.equal(socket.sent.length, 768, "three full runs went out at once");
   assert.equal(socket.corks, 3);
   await tick();
   assert.equal(socket.corks, 4, "1,000 frames in 4 corked writes");
   assert.deepEqual(socket.sent.map((text) => JSON.parse(text).i), Array.from({ length: 1_000 }, (_, i) => i));
-  transport.write({ i: 1_000 });
+  write(transport, { i: 1_000 });
   await tick();
   assert.equal(socket.corks, 4, "one frame is one write anyway");
   assert.equal(socket.sent.length, 1_001);
@@ -63,22 +65,22 @@ test("writes are sent in corked runs of 256 frames, in order: each full run at o
 
 test("while the runtime holds the socket corked, a write to an empty queue is sent at once; queued frames still go first", async () => {
   const { socket, transport, failures } = setup({ maxBytes: 1 << 20 });
-  transport.write({ n: 1 });
+  write(transport, { n: 1 });
   socket.corked = true;
-  transport.write({ n: 2 });
+  write(transport, { n: 2 });
   assert.equal(socket.sent.length, 0, "behind a queued frame, a write waits for the flush");
   await tick();
   assert.deepEqual(socket.sent.map((text) => JSON.parse(text).n), [1, 2]);
   const corks = socket.corks;
-  assert.equal(transport.write({ n: 3 }), true);
+  assert.equal(write(transport, { n: 3 }), true);
   assert.equal(socket.sent.length, 3, "sent at once, without waiting for the tick");
-  assert.equal(transport.write({ n: 4 }), true);
+  assert.equal(write(transport, { n: 4 }), true);
   assert.equal(socket.sent.length, 4, "sent at once again");
   assert.equal(socket.corks, corks, "the runtime's cork, not ours");
   // The backlog is looked at once per run of 256 frames sent at once (or 64 KiB of them).
   socket.bufferedAmount = 2 << 20;
   let accepted = 0;
-  while (accepted < 1_000 && transport.write({ n: 5 + accepted })) accepted++;
+  while (accepted < 1_000 && write(transport, { n: 5 + accepted })) accepted++;
   assert.ok(accepted < 256, `${accepted} frames went out before the backlog was looked at`);
   assert.deepEqual(failures, ["slow_consumer"]);
   assert.equal(socket.closedWith?.[0], 1013);
@@ -87,31 +89,31 @@ test("while the runtime holds the socket corked, a write to an empty queue is se
 test("a send that throws latches the transport closed and reports send_failed", async () => {
   const { socket, transport, failures } = setup();
   socket.failSends = true;
-  transport.write({ a: 1 });
+  write(transport, { a: 1 });
   await tick();
   assert.equal(transport.closed, true);
   assert.equal(transport.stats.sendFailures, 1);
   assert.deepEqual(failures, ["send_failed"]);
   assert.equal(socket.closedWith?.[0], 1011);
-  assert.equal(transport.write({ a: 2 }), false, "write returns false once closed");
+  assert.equal(write(transport, { a: 2 }), false, "write returns false once closed");
 });
 
 test("a backlog over the hard cap closes with 1013; over the soft mark it warns once per episode", async () => {
   const { socket, transport, failures, slow } = setup();
   socket.bufferedAmount = 500;
-  transport.write("x");
+  write(transport, "x");
   await tick();
-  transport.write("y");
+  write(transport, "y");
   await tick();
   assert.equal(slow.length, 1, "warned once");
   socket.bufferedAmount = 0;
-  transport.write("z");
+  write(transport, "z");
   await tick();
   socket.bufferedAmount = 600;
-  transport.write("w");
+  write(transport, "w");
   await tick();
   assert.equal(slow.length, 2, "a new episode warns again");
-  assert.equal(transport.write("v".repeat(500)), false, "queued + buffered over the cap");
+  assert.equal(write(transport, "v".repeat(500)), false, "queued + buffered over the cap");
   assert.deepEqual(failures, ["slow_consumer"]);
   assert.equal(socket.closedWith?.[0], 1013);
 });
@@ -119,7 +121,7 @@ test("a backlog over the hard cap closes with 1013; over the soft mark it warns 
 test("a socket that does not drain for stallMs is closed with 1011, not sooner; one that drains is not", async () => {
   const stuck = setup();
   stuck.socket.bufferedAmount = 50;
-  stuck.transport.write("a");
+  write(stuck.transport, "a");
   const start = performance.now();
   await tick();
   await until(() => stuck.failures.length > 0, 3_000, "the stall to be noticed");
@@ -138,7 +140,7 @@ test("a socket that does not drain for stallMs is closed with 1011, not sooner; 
       return now;
     },
   });
-  draining.transport.write("a");
+  write(draining.transport, "a");
   await tick();
   // The flush looks once, then each stall check: the fourth check drains it.
   await until(() => buffered === 0, 3_000, "the stall checks to read it drained");
@@ -148,29 +150,32 @@ test("a socket that does not drain for stallMs is closed with 1011, not sooner; 
 
 test("a write goes out at the end of the tick; close flushes first, then closes once; later writes are refused", async () => {
   const { socket, transport } = setup();
-  assert.equal(transport.write({ n: 1 }), true);
+  assert.equal(write(transport, { n: 1 }), true);
   assert.equal(socket.sent.length, 0);
   await tick();
   assert.equal(socket.sent.length, 1);
-  transport.write({ n: 2 });
+  write(transport, { n: 2 });
   transport.close(1001, "shutdown");
   assert.deepEqual(socket.sent.map((text) => JSON.parse(text).n), [1, 2]);
   assert.deepEqual(socket.closedWith, [1001, "shutdown"]);
-  assert.equal(transport.write({ n: 3 }), false);
-  assert.throws(() => transport.write({ big: 1n }), TypeError, "an unserialisable message throws before queueing");
+  assert.equal(write(transport, { n: 3 }), false);
 });
 
 test("NdjsonSocket writes a corked flush as one chunk of lines", async () => {
   const chunks: string[] = [];
   const decoder = new TextDecoder();
   const output = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(decoder.decode(chunk)) });
-  const socket = new NdjsonSocket(output, () => assert.fail("no error expected"));
+  const socket = new NdjsonSocket(output);
+  const ended: number[] = [];
+  socket.attach({ text() {}, binary() {}, oversized() {}, flushQueued() {}, ended: (code) => void ended.push(code) });
   socket.cork(() => {
     socket.send("{}");
     socket.send("[]");
   });
   socket.send('"x"');
-  await socket.close();
+  socket.close();
+  await socket.done;
+  assert.deepEqual(ended, [1000], "the sink hears the end once the writes are done");
   assert.deepEqual(chunks, ["{}\n[]\n", '"x"\n']);
   assert.throws(() => socket.send("{}"), "send after close throws");
 });

@@ -19,8 +19,13 @@ import {
 import { answerError, INTERNAL_ERROR, methodNotFound } from "../jsonrpc/peer.ts";
 import { idBeforeNesting, nestedDeeperThan, textDepth } from "../jsonrpc/depth.ts";
 import { exceedsBytes } from "../jsonrpc/bytes.ts";
-import { type BacklogLimits, SocketTransport, type TransportEvents } from "../transport/socket-transport.ts";
-import { CloseCode, type TransportFailure, type TransportSocket } from "../transport/transport.ts";
+import {
+  type BacklogLimits,
+  SocketTransport,
+  type TransportEvents,
+  type TransportFailure,
+} from "../transport/socket-transport.ts";
+import { CloseCode, type FrameSink, type FrameSocket } from "../transport/transport.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
 import type { CreateSessionOptions, Session, SessionViewer } from "../sessions/session.ts";
 import type { ConnectionHandle, HandlerContext, SessionsHandle } from "./context.ts";
@@ -131,6 +136,7 @@ class Call implements HandlerContext {
   }
 }
 
+const BINARY = "Binary frames are not supported: send JSON-RPC as text frames";
 /** Frames longer than this are scanned for depth before parsing; shorter ones parse in microseconds however they nest. */
 const SCAN_BEFORE_PARSE_CHARS = 4_096;
 /** Refusals of a flood answered -32003; later refused frames are dropped unparsed until the flood ends or is closed. */
@@ -140,7 +146,7 @@ const scanLimit = (maxParamsDepth: number) => Math.max(256, 8 * maxParamsDepth);
 const CANCELLED: ErrorObject = { code: ErrorCode.RequestCancelled, message: "Request cancelled" };
 
 /** A client connection over one socket. Create it with `gateway.open()`. */
-export class Connection implements ConnectionHandle, SessionViewer, TransportEvents {
+export class Connection implements ConnectionHandle, SessionViewer, TransportEvents, FrameSink {
   readonly id: string;
   readonly peer: string;
   readonly principal: string;
@@ -169,13 +175,15 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   /** Who waits in `idle()`. */
   #onIdle: (() => void) | undefined;
 
-  constructor(host: ConnectionHost, socket: TransportSocket, peer: string, principal: string) {
+  /** A connection over `socket`, which delivers its frames here from now on. */
+  constructor(host: ConnectionHost, socket: FrameSocket, peer: string, principal: string) {
     this.#host = host;
     this.transport = new SocketTransport(socket, host.backlog, this);
     this.peer = peer;
     this.principal = principal;
     this.id = crypto.randomUUID();
     this.#tokens = host.limits.messagesPerSecond;
+    socket.attach(this);
   }
 
   get log(): Logger {
@@ -214,8 +222,39 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     return this.transport.writeText(text);
   }
 
-  /** Handles one text frame from the peer. */
-  receive(text: string): void {
+  /** From the socket: a text frame. */
+  text(frame: string): void {
+    try {
+      this.#receive(frame);
+    } catch {
+      // Not expected (bad input is answered, never thrown), but never leave a socket open that
+      // the gateway no longer serves.
+      this.close(CloseCode.Internal, "receive_failed");
+      this.teardown("receive_failed");
+    }
+  }
+
+  /** From the socket: a binary frame, answered -32600 (the connection goes on). */
+  binary(): void {
+    this.#reject(BINARY);
+  }
+
+  /** From the socket: it closed (or failed). */
+  ended(code: number): void {
+    this.teardown(`peer_closed_${code}`);
+  }
+
+  /** From the socket (stdio): a frame over `maxMessageBytes` was skipped unread; answered -32600. */
+  oversized(): void {
+    this.#reject("Message too big", { max_bytes: this.#host.limits.maxMessageBytes });
+  }
+
+  /** From the socket: send what is queued now, before a close the runtime makes on its own. */
+  flushQueued(): void {
+    this.transport.flushQueued();
+  }
+
+  #receive(text: string): void {
     if (this.#closed) return;
     if (exceedsBytes(text, this.#host.limits.maxMessageBytes)) {
       this.close(CloseCode.TooBig, "message_too_big");
@@ -236,7 +275,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
       // valid batch still gets its own -32602 below, with its id.
       const depth = textDepth(text, scanLimit(maxDepth));
       if (depth > scanLimit(maxDepth)) {
-        this.reject("Nested too deep", { max_depth: maxDepth }, idBeforeNesting(text));
+        this.#reject("Nested too deep", { max_depth: maxDepth }, idBeforeNesting(text));
         return;
       }
       // Params sit inside the request object, so a frame no deeper than the cap has no params past it.
@@ -257,7 +296,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
       return;
     }
     if (frame.length > this.#host.limits.maxBatch) {
-      this.reject("Batch too large", { max_batch: this.#host.limits.maxBatch });
+      this.#reject("Batch too large", { max_batch: this.#host.limits.maxBatch });
       return;
     }
     const batch = new Batch();
@@ -270,7 +309,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
    * deep to parse, a line over the size limit on stdio. The id is null unless the frame's own
    * could be read without parsing it.
    */
-  reject(message: string, data?: unknown, id: Id = null): void {
+  #reject(message: string, data?: unknown, id: Id = null): void {
     // As one invalid message, so that a flood of such frames is rate-limited like any other.
     this.#receiveOne(
       { kind: "invalid", id, error: errorObject(ErrorCode.InvalidRequest, message, data) },

@@ -4,7 +4,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
-import { CloseCode, type TransportSocket } from "../transport/transport.ts";
+import { CloseCode, type FrameSocket } from "../transport/transport.ts";
 import { type GatewaySessions, type SessionOptions, SessionRegistry } from "../sessions/registry.ts";
 import { PROTOCOL } from "../jsonrpc/protocol.ts";
 import { ConnectionRegistry } from "./connections.ts";
@@ -13,7 +13,7 @@ import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
 import { openRpcDocument } from "./discover.ts";
-import { createGuard, createHandler, type GuardOptions, type SocketAdapter, wsContextAdapter } from "./hono.ts";
+import { createGuard, createHandler, type GuardOptions } from "./hono.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { type MethodEntry, type MethodTable, toEntry } from "./method.ts";
 
@@ -153,12 +153,13 @@ export interface Gateway<M extends MethodTable = MethodTable> {
 export interface GatewayCore<M extends MethodTable = MethodTable> extends Gateway<M> {
   readonly connections: ReadonlySet<Connection>;
   readonly sessions: SessionRegistry;
-  /** Set when `auth` is given: a connection without a principal from `guard()` is refused. */
-  readonly requiresAuth: boolean;
-  /** As `handler`, with a runtime's own socket adapter (batched writes, exact backlog, peer address). */
-  handlerWith(adapter: SocketAdapter): (c: Context) => WSEvents;
   /** Opens a connection over `socket` for `principal` (default "anonymous") and sends `gateway.ready`. */
-  open(socket: TransportSocket, peer: string, principal?: string): Connection;
+  open(socket: FrameSocket, peer: string, principal?: string): Connection;
+  /**
+   * Opens a connection for an upgrade `guard()` admitted as `principal` (see `principalOf`). With
+   * `auth`, one without a principal came by a route mounted without the guard: closed 1008.
+   */
+  accept(principal: string | undefined, socket: FrameSocket, peer: string): void;
   /** Counts a connection attempt from `address`; the HTTP status refusing it (429, 503), or undefined. */
   admitAddress(address: string): 429 | 503 | undefined;
 }
@@ -220,12 +221,10 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     methods: options.methods,
     connections: connections.open,
     sessions,
-    requiresAuth: options.auth !== undefined,
     get closing() {
       return closing;
     },
-    handler: createHandler(() => gateway, wsContextAdapter),
-    handlerWith: (adapter) => createHandler(() => gateway, adapter),
+    handler: createHandler(() => gateway),
     guard: (guardOptions) => createGuard(gateway, { auth: options.auth, origins: options.origins, ...guardOptions }),
     connectionsOf: (principal) => connections.of(principal),
     admitAddress: (address) => connections.admitAddress(address),
@@ -255,6 +254,15 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       }
       connection.emit("gateway.ready", payload);
       return connection;
+    },
+
+    accept(principal, socket, peer) {
+      if (principal === undefined && options.auth) {
+        log.warn("connection refused", { peer, reason: "unauthenticated" });
+        socket.close(CloseCode.Policy, "unauthenticated");
+        return;
+      }
+      gateway.open(socket, peer, principal);
     },
 
     async close({ timeoutMs = 5_000 } = {}) {

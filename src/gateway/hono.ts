@@ -1,120 +1,83 @@
 /**
- * Hono integration: `gateway.handler` (the `(c) => WSEvents` any `upgradeWebSocket` takes)
- * and `gateway.guard()` (middleware before the upgrade).
+ * Hono integration: `gateway.handler` (the `(c) => WSEvents` any Hono `upgradeWebSocket` takes,
+ * for a gateway mounted in one's own app) and `gateway.guard()` (middleware before the upgrade).
+ * `serve()` from a runtime module mounts its own route instead (src/runtime/).
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSContext, WSEvents } from "hono/ws";
-import { CloseCode, standardSocket, type TransportSocket } from "../transport/transport.ts";
-import type { Connection } from "./connection.ts";
+import type { FrameSink, FrameSocket } from "../transport/transport.ts";
 import { offeredProtocols, SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "./auth.ts";
 import type { GatewayCore } from "./gateway.ts";
 
-/** How a runtime turns Hono's WebSocket context into a transport socket, and names the peer. */
-export interface SocketAdapter {
-  socket(ws: WSContext): TransportSocket;
-  /** The peer's address and port, for logs. */
-  peer(c: Context): string;
-  /** The peer's address, for the per-address limits; undefined where the runtime does not tell. */
-  address(c: Context): string | undefined;
-}
-
-/**
- * The adapter for any Hono helper: the standard WebSocket surface of `WSContext`, and
- * `bufferedAmount` from the raw socket where it is a standard WebSocket (or `ws`).
- */
-export const wsContextAdapter: SocketAdapter = {
-  socket(ws) {
-    return standardSocket(ws, ws.raw ?? {});
-  },
-  peer: () => "unknown",
-  address: () => undefined,
-};
-
-const BINARY = "Binary frames are not supported: send JSON-RPC as text frames";
-
-/**
- * Where `createHandler`'s `WSEvents` keep the connection's frame receiver, for a runtime
- * adapter that gets each frame's data from the runtime itself: Hono's Bun helper builds a
- * `MessageEvent` and a `WSContext` (with a parsed `URL`) for every frame, which measured more
- * than the whole gateway's own work per message. Takes a text frame's string or any binary
- * data; never throws (what would reach `onError` on Hono's path tears the connection down here too).
- */
-export const RECEIVE: unique symbol = Symbol("switchboard.receive");
-
-/** The `WSEvents` `createHandler` returns. */
-export interface GatewayEvents extends WSEvents {
-  [RECEIVE](data: unknown): void;
-}
-
-/** Where `guard()` leaves the principal for the handler. */
+/** Where `guard()` leaves the principal, for the route that opens the connection. */
 const PRINCIPAL = "switchboard.principal";
 
-/** Builds `(c) => WSEvents` for a gateway; every call is one connection. */
-export function createHandler(gateway: () => GatewayCore, adapter: SocketAdapter): (c: Context) => GatewayEvents {
-  return (c) =>
-    new ConnectionEvents(gateway, adapter, adapter.peer(c), c.get(PRINCIPAL as never) as string | undefined);
+/** The principal `guard()` admitted the request as; undefined on a route mounted without the guard. */
+export function principalOf(c: Context): string | undefined {
+  return c.get(PRINCIPAL as never) as string | undefined;
+}
+
+/** `gateway.handler`: `(c) => WSEvents` for any Hono helper; every call is one connection. */
+export function createHandler(gateway: () => GatewayCore): (c: Context) => WSEvents {
+  return (c) => new ConnectionEvents(gateway, principalOf(c));
 }
 
 /**
- * One connection's `WSEvents`. A class, so that its methods are shared: an object literal of
- * methods made five closures and a scope for every connection (~0.4 KB each idle one).
+ * One connection's `WSEvents`, and Hono's `WSContext` as its `FrameSocket`: Hono delivers the
+ * events, they go to the connection. A class, so that its methods are shared: an object literal
+ * of methods made five closures and a scope for every connection (~0.4 KB each idle one).
  */
-class ConnectionEvents implements GatewayEvents {
+class ConnectionEvents implements WSEvents, FrameSocket {
   readonly #gateway: () => GatewayCore;
-  readonly #adapter: SocketAdapter;
-  readonly #peer: string;
   readonly #principal: string | undefined;
-  #connection: Connection | undefined;
+  #ws: WSContext | undefined;
+  #sink: FrameSink | undefined;
 
-  constructor(gateway: () => GatewayCore, adapter: SocketAdapter, peer: string, principal: string | undefined) {
+  constructor(gateway: () => GatewayCore, principal: string | undefined) {
     this.#gateway = gateway;
-    this.#adapter = adapter;
-    this.#peer = peer;
     this.#principal = principal;
   }
 
-  [RECEIVE](data: unknown): void {
-    const connection = this.#connection;
-    if (!connection) return;
-    try {
-      if (typeof data === "string") connection.receive(data);
-      else connection.reject(BINARY);
-    } catch {
-      // Not expected (receive answers bad input itself), but never leave a socket open that
-      // the gateway no longer counts or serves.
-      connection.close(CloseCode.Internal, "receive_failed");
-      connection.teardown("receive_failed");
-    }
-  }
-
   onOpen(_event: Event, ws: WSContext): void {
-    const socket = this.#adapter.socket(ws);
-    const gateway = this.#gateway();
-    // With `auth`, a principal comes only from guard(): a route mounted without it gets none.
-    if (this.#principal === undefined && gateway.requiresAuth) {
-      gateway.log.warn("connection refused", { peer: this.#peer, reason: "unauthenticated" });
-      socket.close(CloseCode.Policy, "unauthenticated");
-      return;
-    }
-    this.#connection = gateway.open(socket, this.#peer, this.#principal);
+    this.#ws = ws;
+    this.#gateway().accept(this.#principal, this, "unknown");
   }
 
   onMessage(event: MessageEvent): void {
-    this[RECEIVE](event.data);
+    if (typeof event.data === "string") this.#sink?.text(event.data);
+    else this.#sink?.binary();
   }
 
   onClose(event: CloseEvent): void {
     // Let go of the connection: Deno keeps a socket the peer dropped without a close frame
     // (and so its listeners, and these events) for about 30 s more.
-    const connection = this.#connection;
-    this.#connection = undefined;
-    connection?.teardown(`peer_closed_${event.code}`);
+    const sink = this.#sink;
+    this.#sink = undefined;
+    sink?.ended(event.code);
   }
 
   onError(): void {
     // `hono/bun` calls `onError` detached from its object (`this` undefined) when another
     // handler threw; the connection then hears of the close from `onClose`.
-    if (this) this.#connection?.teardown("socket_error");
+    if (this) this.onClose({ code: 1006 } as CloseEvent);
+  }
+
+  send(text: string): void {
+    this.#ws!.send(text);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#ws!.close(code, reason);
+  }
+
+  /** The raw socket's, where it is a standard WebSocket (or `ws`). */
+  get bufferedAmount(): number | undefined {
+    const raw = this.#ws?.raw as { bufferedAmount?: unknown } | undefined;
+    return typeof raw?.bufferedAmount === "number" ? raw.bufferedAmount : undefined;
+  }
+
+  attach(sink: FrameSink): void {
+    this.#sink = sink;
   }
 }
 

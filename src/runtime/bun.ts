@@ -1,84 +1,111 @@
 /**
- * `switchboard/bun`: serve a gateway with `Bun.serve` and `upgradeWebSocket` / `websocket`
- * from `hono/bun`: `maxPayloadLength` from the gateway's limits (1009), no compression,
- * each flush corked, and a dropped send treated as a failed one (never silently lost).
+ * `switchboard/bun`: serve a gateway with `Bun.serve`: `maxPayloadLength` from the gateway's
+ * limits (1009), no compression, each flush corked, and a dropped send treated as a failed one
+ * (never silently lost).
  *
- * Frames from the peer skip Hono's per-message wrapping: `hono/bun`'s `message` handler builds
- * a `MessageEvent`, a `WSContext` and a `URL` for every frame, which cost more CPU than the
- * whole gateway's own work per request. Our `message` hands the frame's data straight to the
- * connection (`RECEIVE`); upgrades, `open` and `close` still go through `hono/bun`, and
- * events of any other handler mounted on the same server take Hono's path unchanged.
+ * The gateway's route upgrades with `server.upgrade` itself, and its sockets' frames go
+ * straight to their connection: `hono/bun`'s handlers build a `MessageEvent`, a `WSContext` and
+ * a `URL` for every frame, which cost more CPU than the whole gateway's own work per request.
+ * Any other WebSocket route on the app (with `hono/bun`'s `upgradeWebSocket`) still works: its
+ * sockets go to `hono/bun`'s handlers.
  *
- * Liveness is ours, as on Node: Bun's own `idleTimeout` rounds 1–7 s up to 8 s and pings on a
- * 4-second clock, so it cannot keep a `peerTimeoutMs` of a few seconds or less.
+ * Liveness is the shared ping (as on Node): Bun's own `idleTimeout` rounds 1–7 s up to 8 s and
+ * pings on a 4-second clock, so it cannot keep a `peerTimeoutMs` of a few seconds or less.
  */
 import type { Server as BunServer, ServerWebSocket } from "bun";
-import { type BunWebSocketData, upgradeWebSocket, websocket } from "hono/bun";
-import { type Gateway, gatewayCore } from "../gateway/gateway.ts";
-import type { SocketAdapter } from "../gateway/hono.ts";
-import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
-import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
+import type { Context } from "hono";
+import { type BunWebSocketData, websocket as honoWebSocket } from "hono/bun";
+import { offeredProtocols } from "../gateway/auth.ts";
+import type { Gateway, GatewayCore } from "../gateway/gateway.ts";
+import { principalOf } from "../gateway/hono.ts";
+import type { FrameSink, FrameSocket } from "../transport/transport.ts";
+import {
+  answeredProtocol,
+  type LiveSocket,
+  type RuntimeServe,
+  type ServeOptions,
+  type Server,
+  serveWith,
+} from "./serve-options.ts";
 
 export type { ServeOptions, Server };
 
 /**
- * What `hono/bun`'s `upgradeWebSocket` leaves in `ws.data` (`events` is ours when `RECEIVE` is
- * set), plus `heard`: whether the peer sent anything since the last ping (a field, not a set,
- * because it is written on every frame).
+ * A gateway connection's socket, kept as the Bun socket's `data`: a frame socket and a live
+ * socket, with the connection to open once Bun has opened the socket.
  */
-type HonoSocket = ServerWebSocket<BunWebSocketData & { events: Partial<GatewayEvents>; heard?: boolean }>;
+class BunSocket implements FrameSocket, LiveSocket {
+  heard = true;
+  /**
+   * While Bun runs this socket's `message` handler, it holds the socket corked: the transport
+   * then sends at once (`corked`), with no queue and no microtask per request, and a nested
+   * `cork()` of ours cost ~0.2 µs per streamed event. Writes outside a handler (timers, other
+   * sockets) are queued and corked by us: uncorked, every frame was its own write (5.5 µs
+   * each instead of 0.25).
+   */
+  handling = false;
+  ws: ServerWebSocket<BunSocket> | undefined;
+  sink: FrameSink | undefined;
+  /** Opens the gateway connection (once, when Bun has opened the socket). */
+  readonly opened: (socket: BunSocket) => void;
 
-/**
- * The socket whose frame is being handled. Bun keeps that socket corked while its `message`
- * handler runs, so the transport sends what is written to it then at once (`corked`): no queue
- * and no microtask per request, and a nested `cork()` of ours cost ~0.2 µs per streamed event.
- * Writes outside a handler (timers, other sockets) are queued and corked by us: uncorked, every
- * frame was its own write (5.5 µs each instead of 0.25).
- */
-let handling: HonoSocket | undefined;
+  constructor(opened: (socket: BunSocket) => void) {
+    this.opened = opened;
+  }
 
-/** Hands a frame directly to a gateway connection, or to `hono/bun` for any other handler. */
-function deliver(ws: HonoSocket, events: Partial<GatewayEvents>, message: string | Buffer): void {
-  handling = ws;
-  try {
-    if (events[RECEIVE]) events[RECEIVE](message);
-    else websocket.message(ws, message);
-  } finally {
-    handling = undefined;
+  send(text: string): void {
+    // Bun answers 0 when it dropped the frame; -1 means queued under backpressure.
+    if (this.ws!.sendText(text) === 0) throw new Error("frame dropped by the socket");
+  }
+
+  close(code?: number, reason?: string): void {
+    this.ws!.close(code, reason);
+  }
+
+  get bufferedAmount(): number {
+    return this.ws!.getBufferedAmount();
+  }
+
+  get corked(): boolean {
+    return this.handling;
+  }
+
+  cork(flush: () => void): void {
+    this.ws!.cork(flush);
+  }
+
+  attach(sink: FrameSink): void {
+    this.sink = sink;
+  }
+
+  ping(): void {
+    this.ws!.ping();
+  }
+
+  terminate(): void {
+    this.ws!.terminate();
   }
 }
 
-const adapter: SocketAdapter = {
-  socket(ctx) {
-    const ws = ctx.raw as ServerWebSocket<unknown>;
-    return {
-      send(text) {
-        // Bun answers 0 when it dropped the frame; -1 means queued under backpressure.
-        if (ws.sendText(text) === 0) throw new Error("frame dropped by the socket");
-      },
-      close(code, reason) {
-        ws.close(code, reason);
-      },
-      get readyState() {
-        return ws.readyState;
-      },
-      get bufferedAmount() {
-        return ws.getBufferedAmount();
-      },
-      get corked() {
-        return ws === handling;
-      },
-      cork(flush) {
-        ws.cork(flush);
-      },
-    };
-  },
-  peer(c) {
-    const address = (c.env as BunServer<unknown>).requestIP(c.req.raw);
-    return address ? `${address.address}:${address.port}` : "unknown";
-  },
-  address: (c) => (c.env as BunServer<unknown>).requestIP(c.req.raw)?.address,
-};
+/** A socket of another route (`hono/bun`'s), kept alive by the same pings. */
+class HonoLiveSocket implements LiveSocket {
+  heard = true;
+  readonly #ws: ServerWebSocket<unknown>;
+
+  constructor(ws: ServerWebSocket<unknown>) {
+    this.#ws = ws;
+  }
+
+  ping(): void {
+    this.#ws.ping();
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
+}
+
+type AnySocket = ServerWebSocket<BunSocket | (BunWebSocketData & { live?: HonoLiveSocket })>;
 
 /**
  * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
@@ -94,62 +121,89 @@ const adapter: SocketAdapter = {
  * await server.close();
  * ```
  */
-// deno-lint-ignore require-await -- async like the other runtimes' `serve()`: a `Bun.serve` that fails to bind rejects
-export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
-  const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
-  app.get(path, guardFor(gateway, hostname, adapter), upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter)));
-  const sockets = new Set<HonoSocket>();
-  const server = Bun.serve({
-    hostname,
-    port,
-    fetch: app.fetch,
-    websocket: {
-      ...websocket,
-      open(ws: HonoSocket) {
-        sockets.add(ws);
-        ws.data.heard = true;
-        websocket.open(ws);
-      },
-      close(ws: HonoSocket, code: number, reason: string) {
-        sockets.delete(ws);
-        websocket.close(ws, code, reason);
-      },
-      message(ws: HonoSocket, message: string | Buffer) {
-        // `ws.data` is a call into Bun: read once per frame.
-        const data = ws.data;
-        data.heard = true;
-        deliver(ws, data.events, message);
-      },
-      pong(ws: HonoSocket) {
-        ws.data.heard = true;
-      },
-      maxPayloadLength: gateway.limits.maxMessageBytes,
-      perMessageDeflate: false,
-      // Our own backlog cap (1013) comes first; Bun's limit is only a backstop.
-      backpressureLimit: gateway.limits.maxBacklogBytes * 2,
-      // Off: the pinger below keeps liveness.
-      idleTimeout: 0,
-    },
-  });
-  // Liveness: a ping every half `peerTimeoutMs`; a peer that has sent nothing since the last one
-  // is cut. Started once the port is bound, so a failed `Bun.serve` leaves no timer behind.
-  const pinger = setInterval(() => {
-    for (const ws of sockets) {
-      if (!ws.data.heard) ws.terminate();
-      else {
-        ws.data.heard = false;
-        ws.ping();
+export function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
+  return serveWith(gateway, options, onBun);
+}
+
+const bunServer = (c: Context) => c.env as BunServer<unknown>;
+
+/** The Bun parts of `serve()`. */
+function onBun(gateway: GatewayCore): RuntimeServe {
+  const live = new Set<LiveSocket>();
+  const websocket = {
+    open(ws: AnySocket) {
+      const data = ws.data;
+      if (data instanceof BunSocket) {
+        data.ws = ws as ServerWebSocket<BunSocket>;
+        live.add(data);
+        data.opened(data);
+      } else {
+        live.add(data.live = new HonoLiveSocket(ws));
+        honoWebSocket.open(ws as ServerWebSocket<BunWebSocketData>);
       }
-    }
-  }, gateway.limits.peerTimeoutMs / 2);
-  const bound = server.port!;
+    },
+    message(ws: AnySocket, message: string | Buffer) {
+      // `ws.data` is a call into Bun: read once per frame.
+      const data = ws.data;
+      if (!(data instanceof BunSocket)) {
+        data.live!.heard = true;
+        return honoWebSocket.message(ws as ServerWebSocket<BunWebSocketData>, message);
+      }
+      data.heard = true;
+      data.handling = true;
+      try {
+        if (typeof message === "string") data.sink?.text(message);
+        else data.sink?.binary();
+      } finally {
+        data.handling = false;
+      }
+    },
+    close(ws: AnySocket, code: number, reason: string) {
+      const data = ws.data;
+      if (data instanceof BunSocket) {
+        live.delete(data);
+        const sink = data.sink;
+        data.sink = undefined;
+        sink?.ended(code);
+      } else {
+        live.delete(data.live!);
+        honoWebSocket.close(ws as ServerWebSocket<BunWebSocketData>, code, reason);
+      }
+    },
+    pong(ws: AnySocket) {
+      const data = ws.data;
+      (data instanceof BunSocket ? data : data.live!).heard = true;
+    },
+    maxPayloadLength: gateway.limits.maxMessageBytes,
+    perMessageDeflate: false,
+    // Our own backlog cap (1013) comes first; Bun's limit is only a backstop.
+    backpressureLimit: gateway.limits.maxBacklogBytes * 2,
+    // Off: the shared pings keep liveness.
+    idleTimeout: 0,
+  };
   return {
-    url: baseUrl(hostname, bound),
-    port: bound,
-    async close() {
-      clearInterval(pinger);
-      await gateway.close({ timeoutMs: closeTimeoutMs });
-      await server.stop(true);
+    route(c) {
+      const principal = principalOf(c);
+      const ip = bunServer(c).requestIP(c.req.raw);
+      const peer = ip ? `${ip.address}:${ip.port}` : "unknown";
+      const socket = new BunSocket((opened) => gateway.accept(principal, opened, peer));
+      const protocol = answeredProtocol(offeredProtocols(c));
+      const headers = protocol ? { "Sec-WebSocket-Protocol": protocol } : undefined;
+      if (!bunServer(c).upgrade(c.req.raw, { data: socket, headers })) {
+        return c.text("expected a WebSocket upgrade", 400);
+      }
+      // Bun answers the upgrade itself; this response is not sent.
+      return new Response(null);
+    },
+    address: (c) => bunServer(c).requestIP(c.req.raw)?.address,
+    // deno-lint-ignore require-await -- a `Bun.serve` that fails to bind throws: rejects, as on the other runtimes
+    async listen(app, hostname, port) {
+      const server = Bun.serve({ hostname, port, fetch: app.fetch, websocket });
+      return {
+        port: server.port!,
+        sockets: live,
+        stop: () => server.stop(true),
+      };
     },
   };
 }

@@ -1,67 +1,87 @@
 /**
- * WebSocket upgrades for `serve()` on Deno: a Hono helper over `Deno.upgradeWebSocket`, in
- * place of `hono/deno`'s. It answers `switchboard.v1` when offered (never a token offered
- * beside it), hands frames to a gateway connection's `RECEIVE` without Hono's per-frame
- * wrapping, and keeps less per connection: `hono/deno` builds a `URL` and a `WSContext` over
- * an object literal of closures for every socket (see `ws-context.ts`).
+ * The gateway's route on Deno: `Deno.upgradeWebSocket`, answering `switchboard.v1` when offered
+ * (never a token offered beside it), and Deno's `WebSocket` as a frame socket (`DenoSocket`).
+ * Neither `hono/deno`'s helper nor a `WSContext`: that helper builds a `URL` and a `WSContext`
+ * over an object literal of closures for every socket, and a `MessageEvent` wrapper per frame.
  */
-import { defineWebSocketHelper, type WSContext } from "hono/ws";
-import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
-import { offeredProtocols, SUBPROTOCOL } from "../gateway/auth.ts";
-import { socketContext } from "./ws-context.ts";
-
-/** Options of `upgradeWebSocket` on Deno. */
-export interface DenoUpgradeOptions {
-  /** Seconds of silence before Deno pings the peer, and as long again for its pong (see `Deno.UpgradeWebSocketOptions`). */
-  idleTimeout?: number;
-}
-
-/** Hono's `upgradeWebSocket` for Deno, as `serve()` mounts the gateway with it. */
-export const upgradeWebSocket = defineWebSocketHelper<unknown, DenoUpgradeOptions>((c, events, options) => {
-  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return;
-  const protocol = offeredProtocols(c).includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined;
-  const { response, socket } = Deno.upgradeWebSocket(c.req.raw, { protocol, idleTimeout: options?.idleTimeout });
-  attach(socket, events);
-  return response;
-});
+import type { Handler } from "hono";
+import { offeredProtocols } from "../gateway/auth.ts";
+import type { GatewayCore } from "../gateway/gateway.ts";
+import { principalOf } from "../gateway/hono.ts";
+import type { FrameSink, FrameSocket } from "../transport/transport.ts";
+import { answeredProtocol } from "./serve-options.ts";
 
 /**
- * Wires the socket to `events`; apart from the helper, so nothing here holds the request. One
- * listener object (`handleEvent`) for every event type: `on…` handlers cost a closure and a
- * wrapper each, ~0.8 KB per idle connection for three of them.
+ * The route that upgrades an admitted request and opens its gateway connection once the socket
+ * is open. `idleTimeout` is Deno's own liveness: seconds of silence before it pings the peer,
+ * and as long again for its pong.
  */
-function attach(socket: WebSocket, events: Partial<GatewayEvents>): void {
-  const listener = new SocketListener(socket, events);
-  socket.addEventListener("open", listener);
-  socket.addEventListener("message", listener);
-  socket.addEventListener("close", listener);
-  // Without a gateway connection's fast path, `events` may want errors too; a gateway
-  // connection hears of the close that follows any error.
-  if (!events[RECEIVE]) socket.addEventListener("error", listener);
+export function gatewayRoute(gateway: GatewayCore, idleTimeout: number): Handler {
+  return (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return c.text("expected a WebSocket upgrade", 400);
+    const principal = principalOf(c);
+    const addr = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
+    const peer = `${addr.hostname}:${addr.port}`;
+    const protocol = answeredProtocol(offeredProtocols(c));
+    const { response, socket } = Deno.upgradeWebSocket(c.req.raw, { protocol, idleTimeout });
+    new DenoSocket(socket, (opened) => gateway.accept(principal, opened, peer));
+    return response;
+  };
 }
 
-class SocketListener {
-  readonly #events: Partial<GatewayEvents>;
-  readonly #ctx: WSContext<WebSocket>;
+/**
+ * Deno's `WebSocket` as a frame socket. One listener object (`handleEvent`) for every event
+ * type: `on…` handlers cost a closure and a wrapper each, ~0.8 KB per idle connection for three.
+ */
+class DenoSocket implements FrameSocket {
+  readonly #socket: WebSocket;
+  #opened: ((socket: DenoSocket) => void) | undefined;
+  #sink: FrameSink | undefined;
 
-  constructor(socket: WebSocket, events: Partial<GatewayEvents>) {
-    this.#events = events;
-    this.#ctx = socketContext(socket);
+  constructor(socket: WebSocket, opened: (socket: DenoSocket) => void) {
+    this.#socket = socket;
+    this.#opened = opened;
+    socket.addEventListener("open", this);
+    socket.addEventListener("message", this);
+    socket.addEventListener("close", this);
+  }
+
+  send(text: string): void {
+    this.#socket.send(text);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#socket.close(code, reason);
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  attach(sink: FrameSink): void {
+    this.#sink = sink;
   }
 
   handleEvent(event: Event): void {
-    const events = this.#events;
     switch (event.type) {
-      case "message":
-        if (events[RECEIVE]) events[RECEIVE]((event as MessageEvent).data);
-        else events.onMessage?.(event as MessageEvent, this.#ctx);
+      case "message": {
+        const data = (event as MessageEvent).data;
+        if (typeof data === "string") this.#sink?.text(data);
+        else this.#sink?.binary();
         return;
-      case "open":
-        return events.onOpen?.(event, this.#ctx);
-      case "close":
-        return events.onClose?.(event as CloseEvent, this.#ctx);
-      case "error":
-        return events.onError?.(event, this.#ctx);
+      }
+      case "open": {
+        const opened = this.#opened!;
+        this.#opened = undefined;
+        return opened(this);
+      }
+      case "close": {
+        // Let go of the connection: Deno keeps a socket the peer dropped without a close frame
+        // (and so this listener) for about 30 s more.
+        const sink = this.#sink;
+        this.#sink = undefined;
+        return sink?.ended((event as CloseEvent).code);
+      }
     }
   }
 }

@@ -1,24 +1,14 @@
 /**
- * `switchboard/deno`: serve a gateway with `Deno.serve` and our `upgradeWebSocket`
+ * `switchboard/deno`: serve a gateway with `Deno.serve` and our own upgrade route
  * (`deno-upgrade.ts`). Deno's WebSocket has no frame-size option, so oversized frames are
- * closed with 1009 by the connection once received.
+ * closed with 1009 by the connection once received. Liveness is Deno's own `idleTimeout`:
+ * Deno's WebSocket has no ping of ours to send.
  */
-import { upgradeWebSocket } from "./deno-upgrade.ts";
-import { type Gateway, gatewayCore } from "../gateway/gateway.ts";
-import type { SocketAdapter } from "../gateway/hono.ts";
-import { baseUrl, guardFor, resolveServeOptions, type ServeOptions, type Server } from "./serve-options.ts";
+import type { Gateway } from "../gateway/gateway.ts";
+import { gatewayRoute } from "./deno-upgrade.ts";
+import { type ServeOptions, type Server, serveWith } from "./serve-options.ts";
 
 export type { ServeOptions, Server };
-
-const adapter: SocketAdapter = {
-  // Deno's WebSocket is standard, `bufferedAmount` included: it is a transport socket as it is.
-  socket: (ctx) => ctx.raw as WebSocket,
-  peer(c) {
-    const addr = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
-    return `${addr.hostname}:${addr.port}`;
-  },
-  address: (c) => (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr.hostname,
-};
 
 /**
  * Serves `gateway` at `options.path` (default `/api/ws`) behind `gateway.guard()`.
@@ -34,27 +24,18 @@ const adapter: SocketAdapter = {
  * await server.close();
  * ```
  */
-export async function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
-  const { hostname, port, path, app, closeTimeoutMs } = resolveServeOptions(options);
-  // Liveness: Deno pings after `idleTimeout` s of silence and closes a peer that does not pong
-  // within as long again, so half of `peerTimeoutMs` each.
-  const idleTimeout = Math.max(1, Math.round(gateway.limits.peerTimeoutMs / 2000));
-  app.get(
-    path,
-    guardFor(gateway, hostname, adapter),
-    upgradeWebSocket(gatewayCore(gateway).handlerWith(adapter), { idleTimeout }),
-  );
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({ hostname, port, onListen: (addr) => listening.resolve(addr) }, app.fetch);
-  const addr = await listening.promise;
-  return {
-    url: baseUrl(hostname, addr.port),
-    port: addr.port,
-    async close() {
-      await gateway.close({ timeoutMs: closeTimeoutMs });
-      await server.shutdown();
+export function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
+  return serveWith(gateway, options, (core) => ({
+    // Deno pings after `idleTimeout` s of silence and closes a peer that does not pong within
+    // as long again, so half of `peerTimeoutMs` each.
+    route: gatewayRoute(core, Math.max(1, Math.round(core.limits.peerTimeoutMs / 2000))),
+    address: (c) => (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr.hostname,
+    async listen(app, hostname, port) {
+      const listening = Promise.withResolvers<Deno.NetAddr>();
+      const server = Deno.serve({ hostname, port, onListen: (addr) => listening.resolve(addr) }, app.fetch);
+      return { port: (await listening.promise).port, stop: () => server.shutdown() };
     },
-  };
+  }));
 }
 
 /** This process's stdin and stdout as web streams, for `serveStdio`. */

@@ -9,9 +9,15 @@ import { defineWebSocketHelper, type UpgradeWebSocket, type WSEvents } from "hon
 /** Where the `upgrade` listener waits for the route's events. */
 export const ACCEPT: unique symbol = Symbol("switchboard.accept");
 
+/**
+ * What a route hands the `upgrade` listener: Hono `WSEvents` (a route of `upgradeWebSocket`),
+ * or, for the gateway's own route, what to do with the socket once upgraded.
+ */
+export type Accepted = WSEvents | ((socket: unknown) => void);
+
 /** What the `upgrade` listener puts in an upgrade request's bindings. */
 export interface UpgradeAccept {
-  [ACCEPT]: (events: WSEvents) => void;
+  [ACCEPT]: (accepted: Accepted) => void;
 }
 
 /**

@@ -7,17 +7,19 @@
  * `Request` and the `IncomingMessage` alive: ~10 KB per idle connection, measured with a heap
  * snapshot diff (bench/RESULTS.md), against a floor of ~3 KB. Here the route only hands its
  * `WSEvents` to the listener through the request's bindings; the socket's listeners are made
- * in a scope that holds nothing but the socket and those events. Frames reach a gateway
- * connection's `RECEIVE` without a `MessageEvent` per frame.
+ * in a scope that holds nothing but the socket and those events. The gateway's own route hands
+ * over a function instead, which opens a connection on the socket (`GatewayWebSocket`, a frame
+ * socket itself): its frames reach the connection without a `MessageEvent` per frame.
  */
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Socket } from "node:net";
 import type { Http2SecureServer, Http2Server } from "node:http2";
 import type { Hono } from "hono";
 import type { WSEvents } from "hono/ws";
-import type { RawData, WebSocket, WebSocketServer } from "ws";
-import { type GatewayEvents, RECEIVE } from "../gateway/hono.ts";
-import { ACCEPT, type UpgradeAccept } from "./node-route.ts";
+import { type RawData, WebSocket, type WebSocketServer } from "ws";
+import type { FrameSink, FrameSocket } from "../transport/transport.ts";
+import { ACCEPT, type Accepted, type UpgradeAccept } from "./node-route.ts";
+import type { LiveSocket } from "./serve-options.ts";
 import { socketContext } from "./ws-context.ts";
 
 /** The bindings an upgrade request runs with: `@hono/node-server`'s `HttpBindings` and `ACCEPT`. */
@@ -27,48 +29,113 @@ interface UpgradeBindings extends UpgradeAccept {
 }
 
 /**
- * Answers `upgrade` requests on `server` through `app`: a route with `upgradeWebSocket`
- * completes the handshake on `wss`, then `opened` sees the socket before the events' `onOpen`;
- * any other answer (a guard's refusal, 404) goes back as a plain HTTP response.
+ * `ws`'s WebSocket as a frame socket (`wss` makes every socket one): TCP-corked flushes, liveness
+ * (`heard`), and the sink its frames go to, through listeners shared by every socket (`this` is
+ * the socket), so no closure is made per connection. A close `ws` starts by itself, from inside
+ * its frame parser (a frame over `maxPayload`: 1009; invalid UTF-8: 1007), first sends what the
+ * connection has queued: the answers to requests that arrived before the bad frame, often in
+ * the same read.
+ */
+export class GatewayWebSocket extends WebSocket implements FrameSocket, LiveSocket {
+  /** The TCP socket under it, for corking. */
+  tcp: Socket | undefined;
+  heard = true;
+  #sink: FrameSink | undefined;
+
+  attach(sink: FrameSink): void {
+    this.#sink = sink;
+    this.on("message", deliverFrame).on("close", deliverClose);
+  }
+
+  /** Delivers a frame to the attached sink. */
+  frame(data: RawData, binary: boolean): void {
+    this.heard = true;
+    if (binary) this.#sink?.binary();
+    else this.#sink?.text(String(data));
+  }
+
+  /** Tells the attached sink the socket closed, once. */
+  ended(code: number): void {
+    const sink = this.#sink;
+    this.#sink = undefined;
+    sink?.ended(code);
+  }
+
+  override close(code?: number, reason?: string): void {
+    this.#sink?.flushQueued();
+    super.close(code, reason);
+  }
+
+  cork(flush: () => void): void {
+    this.tcp!.cork();
+    try {
+      flush();
+    } finally {
+      this.tcp!.uncork();
+    }
+  }
+}
+
+// `ws` calls its listeners with the socket as `this`: one `GatewayWebSocket` (see `wss` above).
+function deliverFrame(this: WebSocket, data: RawData, binary: boolean): void {
+  (this as GatewayWebSocket).frame(data, binary);
+}
+
+function deliverClose(this: WebSocket, code: number): void {
+  (this as GatewayWebSocket).ended(code);
+}
+
+function heard(this: WebSocket): void {
+  (this as GatewayWebSocket).heard = true;
+}
+
+// `ws` throws an error event nobody listens to; every error is followed by a close, which is what counts.
+function ignore(): void {}
+
+/**
+ * Answers `upgrade` requests on `server` through `app`: a route that accepts completes the
+ * handshake on `wss` (which must make `GatewayWebSocket`s); any other answer (a guard's
+ * refusal, 404) goes back as a plain HTTP response.
  */
 export function acceptUpgrades(
   server: HttpServer | Http2Server | Http2SecureServer,
   app: Hono,
   wss: WebSocketServer,
-  opened: (ws: WebSocket, tcp: Socket) => void,
 ): void {
   server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
     // Whatever fails past the app (a throwing `onOpen`) drops this socket, never the server.
-    upgrade(app, wss, opened, request, socket, head).catch(() => socket.destroy());
+    upgrade(app, wss, request, socket, head).catch(() => socket.destroy());
   });
 }
 
 async function upgrade(
   app: Hono,
   wss: WebSocketServer,
-  opened: (ws: WebSocket, tcp: Socket) => void,
   request: IncomingMessage,
   socket: Socket,
   head: Buffer,
 ): Promise<void> {
   // Errors on a socket mid-handshake (a peer that vanished) are ours to swallow.
-  const ignore = () => {};
   socket.on("error", ignore);
-  let events: WSEvents | undefined;
+  let accepted: Accepted | undefined;
   let response: Response;
   try {
-    const bindings: UpgradeBindings = { incoming: request, outgoing: undefined, [ACCEPT]: (e) => (events = e) };
+    const bindings: UpgradeBindings = { incoming: request, outgoing: undefined, [ACCEPT]: (a) => (accepted = a) };
     response = await app.fetch(upgradeRequest(request), bindings);
   } catch {
     return refuse(socket, 400);
   }
-  if (!events) return refuse(socket, response.status, response);
+  if (!accepted) return refuse(socket, response.status, response);
   if (socket.destroyed) return;
-  const accepted = events;
+  const use = accepted;
   wss.handleUpgrade(request, socket, head, (ws) => {
     socket.off("error", ignore);
-    opened(ws, socket);
-    attach(ws, accepted);
+    socket.setNoDelay(true);
+    const gatewaySocket = ws as GatewayWebSocket;
+    gatewaySocket.tcp = socket;
+    ws.on("pong", heard).on("error", ignore);
+    if (typeof use === "function") use(ws);
+    else attachEvents(ws.on("message", heard), use);
   });
 }
 
@@ -99,24 +166,23 @@ const STATUS_TEXT: Record<number, string> = {
   401: "Unauthorized",
   403: "Forbidden",
   404: "Not Found",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   503: "Service Unavailable",
 };
 
 /**
- * Wires an open socket to `events`. Kept apart from the listener, so the closures made here
- * hold the socket and the events, not the request.
+ * Wires an open socket to a Hono route's `events`. Kept apart from the listener, so the closures
+ * made here hold the socket and the events, not the request.
  */
-function attach(ws: WebSocket, events: Partial<GatewayEvents>): void {
+function attachEvents(ws: WebSocket, events: WSEvents): void {
   const ctx = socketContext(ws);
   // Binary frames as Hono's helpers give them (text frames arrive as a Buffer either way).
   ws.binaryType = "arraybuffer";
   ws.on(
     "message",
-    events[RECEIVE]
-      ? (data: RawData, binary: boolean) => events[RECEIVE]!(binary ? data : String(data))
-      : (data: RawData, binary: boolean) =>
-        events.onMessage?.(new MessageEvent("message", { data: binary ? (data as ArrayBuffer) : String(data) }), ctx),
+    (data: RawData, binary: boolean) =>
+      events.onMessage?.(new MessageEvent("message", { data: binary ? (data as ArrayBuffer) : String(data) }), ctx),
   );
   ws.on("close", (code: number, reason: Buffer) => events.onClose?.(closeEvent(code, String(reason)), ctx));
   ws.on("error", (error: Error) => events.onError?.(Object.assign(new Event("error"), { error }), ctx));

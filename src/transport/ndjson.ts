@@ -2,26 +2,27 @@
  * Newline-delimited JSON over web streams, for stdio: one message per line each way.
  */
 import { exceedsBytes } from "../jsonrpc/bytes.ts";
-import type { TransportSocket } from "./transport.ts";
+import type { FrameSink, FrameSocket } from "./transport.ts";
 
 const encoder = new TextEncoder();
 
 /**
- * A `TransportSocket` that writes each frame as one line to `output`. A corked flush
- * becomes one chunk (one write to the pipe) however many frames it holds.
- * Write errors arrive asynchronously; `onError` is told and the socket reads as closed.
+ * A `FrameSocket` over a pair of byte streams, one frame per line each way. `read` delivers the
+ * input's lines to the attached sink; each frame sent is one line to `output`, and a corked flush
+ * one chunk (one write to the pipe) however many frames it holds. A write error ends it (the sink
+ * hears 1006); `close` ends it once every accepted write has completed (1000), leaving `output` open.
  */
-export class NdjsonSocket implements TransportSocket {
+export class NdjsonSocket implements FrameSocket {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #onError: (error: unknown) => void;
+  #sink: FrameSink | undefined;
   #corked: string[] | undefined;
   #pending = 0;
   #writes: Promise<void> = Promise.resolve();
-  readyState = 1;
+  #open = true;
 
-  constructor(output: WritableStream<Uint8Array>, onError: (error: unknown) => void) {
+  /** A socket writing to `output` (which it holds until closed). */
+  constructor(output: WritableStream<Uint8Array>) {
     this.#writer = output.getWriter();
-    this.#onError = onError;
   }
 
   /** Bytes handed to the stream whose writes have not completed. */
@@ -29,8 +30,20 @@ export class NdjsonSocket implements TransportSocket {
     return this.#pending;
   }
 
+  attach(sink: FrameSink): void {
+    this.#sink = sink;
+  }
+
+  /**
+   * Delivers each line of `input` to the sink (blank ones too: they count as messages); a line
+   * over `maxLineBytes` is skipped unread and reported as `oversized`. Resolves at end of input.
+   */
+  read(input: ReadableStream<Uint8Array>, maxLineBytes: number): Promise<void> {
+    return readLines(input, maxLineBytes, (line) => this.#sink?.text(line), () => this.#sink?.oversized());
+  }
+
   send(text: string): void {
-    if (this.readyState !== 1) throw new Error("stdio output is closed");
+    if (!this.#open) throw new Error("stdio output is closed");
     if (this.#corked) this.#corked.push(text);
     else this.#write(text + "\n");
   }
@@ -42,17 +55,23 @@ export class NdjsonSocket implements TransportSocket {
     } finally {
       const lines = this.#corked;
       this.#corked = undefined;
-      if (lines.length > 0 && this.readyState === 1) this.#write(lines.join("\n") + "\n");
+      if (lines.length > 0 && this.#open) this.#write(lines.join("\n") + "\n");
     }
   }
 
-  /** Stops writing; resolves once every accepted write has completed. Leaves `output` open. */
-  close(): Promise<void> {
-    if (this.readyState === 3) return this.#writes;
-    this.readyState = 3;
-    const done = this.#writes.then(() => this.#writer.releaseLock());
-    this.#writes = done;
-    return done;
+  /** Stops writing; once every accepted write has completed, releases `output` and tells the sink. */
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#writes = this.#writes.then(() => {
+      this.#writer.releaseLock();
+      this.#end(1000);
+    });
+  }
+
+  /** Resolves once closed and every accepted write has completed. */
+  get done(): Promise<void> {
+    return this.#writes;
   }
 
   #write(line: string): void {
@@ -62,12 +81,17 @@ export class NdjsonSocket implements TransportSocket {
       () => {
         this.#pending -= bytes.length;
       },
-      (error: unknown) => {
-        if (this.readyState === 3) return;
-        this.readyState = 3;
-        this.#onError(error);
+      () => {
+        this.#open = false;
+        this.#end(1006);
       },
     );
+  }
+
+  #end(code: number): void {
+    const sink = this.#sink;
+    this.#sink = undefined;
+    sink?.ended(code);
   }
 }
 

@@ -1,10 +1,7 @@
-import {
-  CloseCode,
-  type QueueFlusher,
-  type Transport,
-  type TransportFailure,
-  type TransportSocket,
-} from "./transport.ts";
+import { CloseCode, type FrameSocket } from "./transport.ts";
+
+/** Why a transport closed itself; the connection logs it and tears down. */
+export type TransportFailure = "send_failed" | "slow_consumer" | "send_stalled";
 
 const CORK_FRAMES = 256;
 /** Characters sent at once (`corked`) after which the backlog is looked at, however few the frames. */
@@ -34,7 +31,8 @@ export interface TransportEvents {
 }
 
 /**
- * A `Transport` over a standard-WebSocket-like socket.
+ * A connection's outgoing side over a `FrameSocket`: ordered, batched per tick, never throwing
+ * on a dead socket.
  *
  * `write` appends to a FIFO; a microtask at the end of the tick hands what is queued to the socket
  * (inside `socket.cork` where the runtime offers it, so a tick's frames leave in a few large
@@ -47,8 +45,8 @@ export interface TransportEvents {
  * Backlog is counted in UTF-16 code units for queued frames (cheap, and equal to bytes for
  * ASCII) plus the socket's own `bufferedAmount` in bytes where it has one.
  */
-export class SocketTransport implements Transport, QueueFlusher {
-  #socket: TransportSocket;
+export class SocketTransport {
+  #socket: FrameSocket;
   #limits: BacklogLimits;
   #events: TransportEvents;
   #queue: string[] = [];
@@ -89,22 +87,21 @@ export class SocketTransport implements Transport, QueueFlusher {
   /** Sends that failed (each one latches the transport closed). */
   readonly stats = { sendFailures: 0 };
 
-  constructor(socket: TransportSocket, limits: BacklogLimits, events: TransportEvents = {}) {
+  constructor(socket: FrameSocket, limits: BacklogLimits, events: TransportEvents = {}) {
     this.#socket = socket;
     this.#limits = limits;
     this.#events = events;
-    socket.bind?.(this);
   }
 
+  /** True once closed (by `close`, a failure, or `detach`): writes are refused. */
   get closed(): boolean {
     return this.#closed;
   }
 
-  write(message: unknown): boolean {
-    return this.writeText(JSON.stringify(message));
-  }
-
-  /** Queues an already serialised frame. */
+  /**
+   * Queues a serialised frame; the queue is flushed at the end of the tick, in order. Returns
+   * false once the transport is closed.
+   */
   writeText(text: string): boolean {
     if (this.#closed) return false;
     if (this.#queue.length === 0 && this.#socket.corked) return this.#sendNow(text);
@@ -128,6 +125,7 @@ export class SocketTransport implements Transport, QueueFlusher {
     return true;
   }
 
+  /** Flushes what is queued, then closes the socket with `code`. Idempotent. */
   close(code: number = CloseCode.Normal, reason = ""): void {
     if (this.#closed) return;
     this.#send();
@@ -139,6 +137,7 @@ export class SocketTransport implements Transport, QueueFlusher {
     }
   }
 
+  /** Hands every queued frame to the socket now (nothing if closed or empty). */
   flushQueued(): void {
     this.#send();
   }
