@@ -1,5 +1,5 @@
 /**
- * The connection loop and dispatcher (see docs/protocol.md and the transport section of
+ * The connection loop and dispatcher (see docs/protocol.md and "A frame's way in" in
  * docs/architecture.md), over real WebSockets on this runtime.
  */
 import assert from "node:assert/strict";

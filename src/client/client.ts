@@ -531,7 +531,8 @@ export class Client<G = unknown> {
     this.#heartbeat = setInterval(() => {
       this.#call("gateway.ping", undefined, { timeoutMs }, false).catch((error: unknown) => {
         // Unanswered: the connection is dead even if the socket has not noticed. Drop it.
-        if (error instanceof RpcError && this.#channel === channel) this.#drop("heartbeat timeout");
+        const unanswered = error instanceof RpcError && error.code === ErrorCode.RequestCancelled;
+        if (unanswered && this.#channel === channel) this.#drop("heartbeat timeout");
       });
     }, every);
   }

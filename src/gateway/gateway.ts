@@ -1,6 +1,6 @@
 /**
  * `createGateway`: the method table, limits and connection registry shared by every
- * transport. WebSocket (through any Hono `upgradeWebSocket`) and stdio both end in `open()`.
+ * transport. A runtime's route and Hono's helpers end in `accept()`, stdio in `open()`.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";

@@ -70,10 +70,11 @@ class ConnectionEvents implements WSEvents, FrameSocket {
     this.#ws!.close(code, reason);
   }
 
-  /** The raw socket's, where it is a standard WebSocket (or `ws`). */
+  /** The raw socket's: a standard WebSocket's (or `ws`'s) `bufferedAmount`, or Bun's `getBufferedAmount()`. */
   get bufferedAmount(): number | undefined {
-    const raw = this.#ws?.raw as { bufferedAmount?: unknown } | undefined;
-    return typeof raw?.bufferedAmount === "number" ? raw.bufferedAmount : undefined;
+    const raw = this.#ws?.raw as { bufferedAmount?: unknown; getBufferedAmount?: () => number } | undefined;
+    if (typeof raw?.bufferedAmount === "number") return raw.bufferedAmount;
+    return raw?.getBufferedAmount?.();
   }
 
   attach(sink: FrameSink): void {

@@ -54,6 +54,7 @@ function onNode(gateway: GatewayCore): RuntimeServe {
   });
   return {
     route(c) {
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return c.text("expected a WebSocket upgrade", 400);
       const accept = bindings(c)[ACCEPT];
       if (!accept) return c.text("WebSocket upgrades need serve() from switchboard/node", 500);
       const principal = principalOf(c);

@@ -1,5 +1,5 @@
 /**
- * Hono's `WSContext` over a runtime's own socket, for our upgrade helpers on Node and Deno.
+ * Hono's `WSContext` over a `ws` socket, for the other WebSocket routes of an app served on Node.
  * The context wraps a class instance, not an object literal: a literal with a getter and
  * arrow properties measured ~350 bytes more per idle connection (V8 keeps it in dictionary
  * mode, and a transpiler that keeps function names gives each arrow its own property store).

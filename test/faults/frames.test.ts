@@ -1,5 +1,5 @@
 /**
- * Fault injection on the wire (see docs/protocol.md, and the transport and security sections of
+ * Fault injection on the wire (see docs/protocol.md, and "A frame's way in" and "Security" in
  * docs/architecture.md): hostile frames sent raw, byte for byte — oversized, invalid UTF-8,
  * floods, deep nesting, prototype names, oversized batches and duplicate ids. Every attack runs
  * beside a well-behaved client that must stay open and keep its answers, and the server must

@@ -1,5 +1,5 @@
 /**
- * Liveness and backpressure under faults (see the transport and sessions sections of
+ * Liveness and backpressure under faults (see "An event's way out" and "Sessions" in
  * docs/architecture.md) over real sockets on this runtime: a viewer that stops reading (cut at
  * the backlog cap, or for a stalled send), half-open peers, a connect storm, and shutdown while
  * a session streams. Each case checks that the server stays up and that a well-behaved client
