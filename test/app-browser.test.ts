@@ -1,7 +1,8 @@
 /**
  * The reference agent app in a real browser: `src/app/main.ts` runs as a child process on this
  * runtime (as `npm start` does) and Debian's chromium, driven by playwright-core, uses its web
- * chat through a TCP proxy the tests cut without a close handshake, as a network drop would.
+ * chat through a TCP proxy the tests cut without a close handshake, as a network drop would;
+ * at desktop and at phone size; with a wrong token; and across a restart of the server.
  * Screenshots go to test-artifacts/ (git-ignored).
  */
 import assert from "node:assert/strict";
@@ -59,14 +60,27 @@ after(async () => {
 /** Uncaught errors of each page, checked when it is done. */
 const pageErrors = new WeakMap<Page, string[]>();
 
-/** A fresh browser context (its own sessionStorage) with the chat open and connected. */
-async function openChat(s: Setup): Promise<Page> {
-  const context = await s.browser.newContext({ viewport: { width: 1000, height: 720 } });
+const DESKTOP = { width: 1000, height: 720 };
+const PHONE = { width: 390, height: 844 };
+
+/**
+ * `url` in a fresh browser context (its own sessionStorage), its uncaught errors recorded.
+ * Reduced motion: the phone's drawer then opens without sliding, so it can be measured at once.
+ */
+async function openPage(browser: Browser, url: string, viewport = DESKTOP): Promise<Page> {
+  const context = await browser.newContext({ viewport, reducedMotion: "reduce" });
+  context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   const errors: string[] = [];
   pageErrors.set(page, errors);
   page.on("pageerror", (error) => errors.push(String(error)));
-  await page.goto(s.pageUrl);
+  await page.goto(url);
+  return page;
+}
+
+/** A fresh browser context with the chat open and connected. */
+async function openChat(s: Setup, viewport = DESKTOP): Promise<Page> {
+  const page = await openPage(s.browser, s.pageUrl, viewport);
   await connected(page);
   return page;
 }
@@ -83,7 +97,9 @@ interface PageWindow {
   readonly document: {
     getElementById(id: string): PageElement | null;
     querySelector(selectors: string): PageElement | null;
+    readonly documentElement: PageElement;
   };
+  readonly innerHeight: number;
   readonly MutationObserver: new (callback: () => void) => {
     observe(target: PageElement, options: { attributes: boolean; attributeFilter: string[] }): void;
   };
@@ -94,6 +110,9 @@ interface PageWindow {
 interface PageElement {
   readonly dataset: { readonly [name: string]: string | undefined };
   readonly textContent: string | null;
+  readonly scrollWidth: number;
+  readonly clientWidth: number;
+  readonly scrollHeight: number;
   getAttribute(name: string): string | null;
   querySelector(selectors: string): PageElement | null;
 }
@@ -151,11 +170,16 @@ function untilStatus(page: Page, status: string): Promise<unknown> {
   return page.locator(`.turn:last-of-type[data-status="${status}"]`).waitFor({ timeout: WAIT });
 }
 
-/** The last turn of the page's session as the server holds it, text parts only. */
-async function serverParts(s: Setup, page: Page): Promise<string[]> {
+/** The page's session as the server holds it. */
+async function serverHistory(s: Setup, page: Page): Promise<Snapshot> {
   const sessionId = await page.evaluate(() => sessionStorage.getItem("switchboard.session"));
   assert.ok(sessionId, "the page keeps its session id");
-  const snapshot = (await s.observer.call("session.history", { session_id: sessionId })) as Snapshot;
+  return (await s.observer.call("session.history", { session_id: sessionId })) as Snapshot;
+}
+
+/** The last turn of the page's session as the server holds it, text parts only. */
+async function serverParts(s: Setup, page: Page): Promise<string[]> {
+  const snapshot = await serverHistory(s, page);
   return snapshot.turns.at(-1)!.parts.flatMap((part) => (part.kind === "text" ? [part.text] : []));
 }
 
@@ -165,7 +189,7 @@ async function finish(page: Page, name: string): Promise<void> {
   assert.deepEqual(pageErrors.get(page), [], "uncaught errors in the page");
 }
 
-test("app: serves /healthz and the page; the gateway refuses a connection without the access token", async () => {
+test("app: serves /healthz and the page; the gateway refuses a connection without the access token; POST /api/ticket trades the token for a single-use ticket, or answers 401", async () => {
   const { app } = await shared();
   assert.deepEqual(await (await fetch(`${app.base}healthz`)).json(), { ok: true });
   const page = await fetch(app.base);
@@ -181,6 +205,17 @@ test("app: serves /healthz and the page; the gateway refuses a connection withou
     await upgradeStatus(app.wsUrl, { "Sec-WebSocket-Protocol": "switchboard.v1, switchboard.token.wrong" }),
     401,
   );
+
+  const askTicket = (headers: Record<string, string>) => fetch(`${app.base}api/ticket`, { method: "POST", headers });
+  assert.equal((await askTicket({})).status, 401);
+  assert.equal((await askTicket({ authorization: "Bearer wrong" })).status, 401);
+  const answer = await askTicket({ authorization: `Bearer ${app.token}` });
+  assert.equal(answer.status, 200);
+  const { ticket } = (await answer.json()) as { ticket: string };
+  const withTicket = `${app.wsUrl}?ticket=${encodeURIComponent(ticket)}`;
+  const protocol = { "Sec-WebSocket-Protocol": "switchboard.v1" };
+  assert.equal(await upgradeStatus(withTicket, protocol), 101);
+  assert.equal(await upgradeStatus(withTicket, protocol), 401, "a ticket is good for one connection");
 });
 
 test("in chromium: an answer streams in word by word, ends as the agent's script, and the session is listed", async () => {
@@ -234,7 +269,7 @@ test("in chromium: Stop interrupts an answer mid-sentence, and a pending approva
   const full = demoScript("Tell me a story").intro;
   assert.ok(full.startsWith(shown[0]!) && shown[0]!.length < full.length, "cut short");
   assert.deepEqual(await serverParts(s, page), shown);
-  assert.match(await page.locator(".turn").last().locator(".status").innerText(), /Interrupted/);
+  assert.equal(await page.locator(".turn").last().locator(".answer .status").innerText(), "Interrupted.");
 
   await send(page, "Show me the files");
   const tool = page.getByRole("group", { name: "Tool request: list_files" }).last();
@@ -304,4 +339,213 @@ test("in chromium: past sessions are listed and reopen with their conversation",
   assert.deepEqual(first, [demoScript("First conversation").intro]);
   assert.equal(await list.getByRole("button", { name: /First conversation/ }).getAttribute("aria-current"), "true");
   await finish(page, "sessions");
+});
+
+test("in chromium: one turn at a time — while the agent answers, its card shows it working and Send is disabled (Enter keeps the next prompt); then Send is back; the whole session title shows", async () => {
+  const s = await shared();
+  const page = await openChat(s);
+  const first = "Summarise the session layer in a few words"; // under the 48 characters of a title
+  await send(page, first);
+  await untilWords(page, 1);
+  const status = page.locator(".turn").last().locator(".answer .status");
+  assert.equal(await status.innerText(), "Working…");
+  const sendButton = page.getByRole("button", { name: "Send" });
+  assert.equal(await sendButton.isDisabled(), true);
+  await send(page, "A second prompt");
+  await untilStatus(page, "done");
+  // Sent, the second prompt would have started a turn at once, long before the first ended.
+  assert.equal(await page.locator(".turn").count(), 1, "nothing was sent while the agent answered");
+  assert.equal((await serverHistory(s, page)).turns.length, 1);
+  assert.equal(await page.getByLabel("Message").inputValue(), "A second prompt", "the next prompt is kept");
+  assert.equal(await status.isVisible(), false, "no indicator once the answer is done");
+  assert.equal(await sendButton.isDisabled(), false);
+  await page.getByLabel("Message").press("Enter");
+  await page.locator(".turn").nth(1).waitFor({ timeout: WAIT });
+  await untilStatus(page, "done");
+  assert.deepEqual(await shownParts(page), [demoScript("A second prompt").intro]);
+
+  const entry = page.locator('#session-list button[aria-current="true"]');
+  assert.equal(await entry.getAttribute("title"), first);
+  assert.equal(await entry.locator(".title").innerText(), first);
+  const clipped = await page.evaluate(() => {
+    const title = (globalThis as unknown as PageWindow).document.querySelector(
+      '#session-list button[aria-current="true"] .title',
+    )!;
+    return title.scrollWidth > title.clientWidth;
+  });
+  assert.equal(clipped, false, "the title is not cut off");
+  await finish(page, "one-turn");
+});
+
+test("in chromium: an answer may outlast a call's default deadline (60 s): a minute spent at an approval does not cancel the turn", async () => {
+  const s = await shared();
+  const page = await openPage(s.browser, "about:blank");
+  await page.clock.install(); // the page's timers, so that a minute can pass at once
+  await page.goto(s.pageUrl);
+  await connected(page);
+  const prompt = "Which files are there?";
+  await send(page, prompt);
+  const allow = page.getByRole("group", { name: "Tool request: list_files" }).getByRole("button", { name: "Allow" });
+  await allow.waitFor();
+  await page.clock.fastForward(61_000);
+  await allow.click();
+  await untilStatus(page, "done");
+  assert.deepEqual(await shownParts(page), [demoScript(prompt).intro, demoScript(prompt).allowed]);
+  assert.equal(await page.getByRole("alert").isVisible(), false, "no error shown");
+  await finish(page, "long-turn");
+});
+
+test("in chromium at phone size (390×844): the sessions are a drawer behind a button, wide enough to use; the composer stays in the viewport through a long chat", async () => {
+  const s = await shared();
+  const page = await openChat(s, PHONE);
+  const drawer = page.getByRole("navigation", { name: "Sessions" });
+  const toggle = page.getByRole("button", { name: "Sessions" });
+  const newChat = page.getByRole("button", { name: "New chat" });
+
+  // Several screens' worth: a 40-line prompt, then its answer.
+  const prompt = Array.from({ length: 40 }, (_, i) => `Line ${i + 1} of a long question`).join("\n");
+  await send(page, prompt);
+  await untilStatus(page, "done");
+  const composer = await page.locator("#composer").boundingBox();
+  assert.ok(
+    composer && composer.y >= 0 && composer.y + composer.height <= PHONE.height,
+    `the composer is within the viewport: ${JSON.stringify(composer)}`,
+  );
+  const pageHeight = await page.evaluate(() =>
+    (globalThis as unknown as PageWindow).document.documentElement.scrollHeight
+  );
+  assert.ok(pageHeight <= PHONE.height, `the page itself does not scroll (${pageHeight} px); the conversation does`);
+
+  assert.equal(await newChat.isVisible(), false, "the drawer starts closed");
+  await toggle.click();
+  await newChat.waitFor({ timeout: WAIT });
+  assert.equal(await toggle.getAttribute("aria-expanded"), "true");
+  const box = await drawer.boundingBox();
+  assert.ok(
+    box && box.x >= 0 && box.width >= 300 && box.x + box.width <= PHONE.width,
+    `drawer: ${JSON.stringify(box)}`,
+  );
+  const entry = drawer.getByRole("button", { name: /Line 1 of a long question/ });
+  const entryBox = await entry.boundingBox();
+  assert.ok(entryBox && entryBox.width >= 250, `the session's entry is usable: ${JSON.stringify(entryBox)}`);
+  assert.equal(await entry.getAttribute("aria-current"), "true");
+
+  await page.keyboard.press("Escape");
+  await newChat.waitFor({ state: "hidden", timeout: WAIT });
+  assert.equal(await toggle.getAttribute("aria-expanded"), "false");
+
+  await toggle.click();
+  await newChat.click();
+  await newChat.waitFor({ state: "hidden", timeout: WAIT });
+  assert.equal(await page.locator(".turn").count(), 0, "a new chat is empty");
+  await finish(page, "phone");
+});
+
+test("in chromium: an open page keeps each conversation it lists — after a reload, one not on screen outlives the server's 20 s grace for conversations nobody views", async () => {
+  const s = await shared();
+  const page = await openChat(s);
+  await send(page, "Kept while a page is open");
+  await untilStatus(page, "done");
+  const kept = await page.evaluate(() => sessionStorage.getItem("switchboard.session"));
+  await page.getByRole("button", { name: "New chat" }).click();
+  await page.reload();
+  await connected(page);
+  const list = page.getByRole("navigation", { name: "Sessions" });
+  await list.getByRole("button", { name: /Kept while a page is open/ }).waitFor();
+  // A conversation left after the reload: once the server has ended it, the grace of any left at the reload has run out too.
+  const leaving = connect<AgentGateway>(s.app.wsUrl, {
+    token: s.app.token,
+    WebSocket: await webSocketClass(),
+    reconnect: false,
+  });
+  const { session_id: probe } = await leaving.call("session.create", {});
+  leaving.close();
+  const listed = async () => (await s.observer.call("session.list", {})).sessions.map((entry) => entry.session_id);
+  for (let tries = 0; (await listed()).includes(probe); tries++) {
+    assert.ok(tries < 300, "the conversation nobody views ends within 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok((await listed()).includes(kept!), "the conversation the page lists is still there");
+  await finish(page, "kept");
+});
+
+test("in chromium: a wrong access token is final — the page says the token is invalid or outdated and what to do, and stops connecting; so does a missing one", async () => {
+  const s = await shared();
+  const base = s.pageUrl.slice(0, s.pageUrl.indexOf("#"));
+  for (
+    const [url, message] of [
+      [`${base}#token=wrong`, /This access token is invalid or outdated[\s\S]*npm start/],
+      [base, /No access token: open the URL that `npm start` printed/],
+    ] as const
+  ) {
+    const page = await openPage(s.browser, url);
+    const sockets: string[] = [];
+    page.on("websocket", (socket) => sockets.push(socket.url()));
+    await page.locator('#connection[data-state="closed"]').waitFor({ timeout: WAIT });
+    assert.equal(await page.locator("#connection-text").innerText(), "Disconnected");
+    assert.match(await page.getByRole("alert").innerText(), message);
+    assert.deepEqual(sockets, [], "no WebSocket is even tried with a refused token");
+    assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true);
+    await finish(page, url === base ? "no-token" : "wrong-token");
+  }
+});
+
+/** Stops `app` and starts it again on the same port with `env`, as a user restarting `npm start` would. */
+async function restart(app: RunningApp, args: string[], env: Record<string, string> = {}): Promise<RunningApp> {
+  await app.close();
+  return startApp([...args, "--port", new URL(app.base).port], env);
+}
+
+test("in chromium: the server restarted (a new token) — the page says so and what to do, stops reconnecting, and marks the half answer cut off", async () => {
+  const { browser } = await shared();
+  const args = ["--delay-ms", "20"];
+  let app = await startApp(args);
+  try {
+    const page = await openPage(browser, app.url);
+    await connected(page);
+    await send(page, "Tell me a story");
+    await untilWords(page, 3);
+    app = await restart(app, args);
+    await page.locator('#connection[data-state="closed"]').waitFor({ timeout: WAIT });
+    assert.match(
+      await page.getByRole("alert").innerText(),
+      /The server restarted with a new access token[\s\S]*Open the URL the server printed/,
+    );
+    await untilStatus(page, "cut");
+    assert.equal(await page.locator(".turn").last().getAttribute("aria-busy"), null);
+    assert.match(await page.locator(".turn").last().locator(".answer .status").innerText(), /^Cut off/);
+    await finish(page, "restart-new-token");
+  } finally {
+    await app.close();
+  }
+});
+
+test("in chromium: the server restarted with the same token (SWITCHBOARD_TOKEN) — the page reconnects, says the conversation is gone, and Start a new chat works", async () => {
+  const { browser } = await shared();
+  const args = ["--delay-ms", "20"];
+  const env = { SWITCHBOARD_TOKEN: "kept-across-restarts" };
+  let app = await startApp(args, env);
+  try {
+    const page = await openPage(browser, app.url);
+    await connected(page);
+    await send(page, "Tell me a story");
+    await untilWords(page, 3);
+    app = await restart(app, args, env);
+    const alert = page.getByRole("alert");
+    await alert.filter({ hasText: "The server restarted, so this conversation is gone" }).waitFor({ timeout: WAIT });
+    await connected(page);
+    await untilStatus(page, "cut");
+    await page.getByRole("button", { name: "Start a new chat" }).click();
+    assert.equal(await page.locator(".turn").count(), 0);
+    assert.equal(await alert.isVisible(), false);
+    await send(page, "Hello again");
+    await untilStatus(page, "done");
+    assert.deepEqual(await shownParts(page), [demoScript("Hello again").intro]);
+    const list = page.getByRole("navigation", { name: "Sessions" }).getByRole("listitem");
+    await list.filter({ hasText: "Hello again" }).waitFor({ timeout: WAIT });
+    assert.equal(await list.count(), 1, "only the new server's conversation is listed");
+    await finish(page, "restart-same-token");
+  } finally {
+    await app.close();
+  }
 });

@@ -1,10 +1,12 @@
 /**
- * The reference agent app's entry (`src/app/main.ts`): its configuration, `--help`, and the
- * whole method set over `--stdio` as a child process on this runtime — the demo agent with
- * approvals, interrupts, history and the session list, and the OpenAI-compatible backend
- * against a fake endpoint on loopback.
+ * The reference agent app's entry (`src/app/main.ts`): its configuration, `--help`, a busy
+ * port, and the whole method set over `--stdio` as a child process on this runtime — the demo
+ * agent with approvals, interrupts, history and the session list, and the OpenAI-compatible
+ * backend against a fake endpoint on loopback.
  */
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { connectStdio } from "../src/runtime/stdio-client.ts";
 import type { SessionEvent } from "../src/client/mod.ts";
@@ -77,6 +79,23 @@ test("--help prints every option and exits 0; an unknown option exits 2 with a m
   const bad = await runApp(["--frobnicate"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown option --frobnicate/);
+});
+
+test("a port already in use: one line that names the fix, exit status 1, no stack trace", async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+  const { port } = holder.address() as AddressInfo;
+  try {
+    const run = await runApp(["--port", String(port)]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.equal(
+      run.stderr,
+      `switchboard: 127.0.0.1:${port} is in use: start with --port 0 for any free port, or pick one with --port N or SWITCHBOARD_PORT\n`,
+    );
+  } finally {
+    await new Promise((resolve) => holder.close(resolve));
+  }
 });
 
 /** A client of the app over `--stdio`, recording every session event; `decide` answers approvals. */

@@ -21,20 +21,30 @@ export interface AgentGatewayOptions {
   /** Who may connect (e.g. `tokenAuth`); without it, everyone is "anonymous" (as over stdio). */
   auth?: GatewayOptions<MethodTable>["auth"];
   logger?: Logger;
+  /** How long a conversation nobody is viewing is kept (a reload, a network drop). Default `GRACE_MS`. */
+  graceMs?: number;
 }
 
 const SessionParams = v.object({ session_id: v.string() });
 
-/** Past sessions kept (a local app's worth); one more ends the least recently active. */
+/** Sessions kept across all principals; one more ends the least recently active. */
 const MAX_SESSIONS = 100;
+
+/** Conversations one principal keeps; creating one more ends that principal's oldest. */
+export const MAX_SESSIONS_PER_PRINCIPAL = 20;
+
+/** How long a conversation without a viewer is kept before it ends (unless a turn is running). */
+export const GRACE_MS = 20_000;
 
 /**
  * Builds the gateway behind `npm start`: `session.create`, `prompt.submit` (concurrent,
  * streams the answer), `session.interrupt`, `session.history`, `session.list`, plus the
- * built-ins. The agent's tool use asks the client with an `approval` request
- * (`{session_id, turn_id, call_id, tool, input}` → `{decision: "allow" | "deny"}`).
+ * built-ins. A conversation nobody views ends after `graceMs` unless a turn is running; a
+ * principal keeps at most `MAX_SESSIONS_PER_PRINCIPAL`. The agent's tool use asks the client
+ * with an `approval` request (`{session_id, turn_id, call_id, tool, input}` →
+ * `{decision: "allow" | "deny"}`).
  */
-export function createAgentGateway({ agent, auth, logger }: AgentGatewayOptions) {
+export function createAgentGateway({ agent, auth, logger, graceMs = GRACE_MS }: AgentGatewayOptions) {
   const transcripts = new Map<string, Transcript>();
   // The session's owner check comes first (`ctx.session` answers -32001 for anyone else's).
   const transcriptOf = (ctx: HandlerContext, sessionId: string) => transcripts.get(ctx.session(sessionId).id)!;
@@ -45,8 +55,9 @@ export function createAgentGateway({ agent, auth, logger }: AgentGatewayOptions)
     logger,
     ready: () => ({ agent: agent.name }),
     sessions: {
-      // Conversations stay until the process ends (or the cap), so past sessions can be reopened.
-      graceMs: 0,
+      graceMs,
+      // A turn goes on while nobody watches (its answer is there on return); only an idle conversation ends.
+      onOrphan: (session) => (session.running > 0 ? "defer" : "reap"),
       maxSessions: MAX_SESSIONS,
       hooks: { closed: (session) => transcripts.delete(session.id) },
     },
@@ -54,6 +65,9 @@ export function createAgentGateway({ agent, auth, logger }: AgentGatewayOptions)
       "session.create": method({
         params: v.optional(v.object({}), {}),
         handler: (_, ctx) => {
+          // `list()` is in creation order: the first is the principal's oldest.
+          const own = ctx.sessions.list();
+          if (own.length >= MAX_SESSIONS_PER_PRINCIPAL) own[0]!.close("evicted");
           const session = ctx.sessions.create();
           transcripts.set(session.id, new Transcript(session));
           return { session_id: session.id };
@@ -91,6 +105,7 @@ export function createAgentGateway({ agent, auth, logger }: AgentGatewayOptions)
               return transcript
                 ? [{
                   session_id: session.id,
+                  seq: session.latestSeq,
                   title: transcript.title,
                   created_at: transcript.createdAt,
                   turns: transcript.turns,

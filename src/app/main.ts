@@ -7,7 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { tokenAuth } from "../mod.ts";
+import { Tickets, tokenAuth } from "../mod.ts";
 import { serveStdio } from "../stdio.ts";
 import { type Agent, demoAgent } from "./agent.ts";
 import { type AppConfig, ConfigError, parseConfig, USAGE } from "./config.ts";
@@ -69,9 +69,19 @@ if (config.help) {
 } else {
   const [runtime, assets] = await Promise.all([loadRuntime(), loadPage()]);
   const token = config.token ?? randomToken();
+  const tokens = { [token]: "user" };
+  const tickets = new Tickets();
   const agent = chooseAgent(config);
-  const gateway = createAgentGateway({ agent, auth: tokenAuth({ tokens: { [token]: "user" } }) });
-  const server = await runtime.serve(gateway, { app: siteApp(assets), hostname: config.host, port: config.port });
+  const gateway = createAgentGateway({ agent, auth: tokenAuth({ tokens, tickets }) });
+  const app = siteApp(assets, tickets.route(tokenAuth({ tokens })));
+  const server = await runtime.serve(gateway, { app, hostname: config.host, port: config.port }).catch((error) => {
+    if ((error as { code?: unknown } | null)?.code !== "EADDRINUSE") throw error;
+    // Node, Deno (Deno.errors.AddrInUse) and Bun all set this code.
+    console.error(
+      `switchboard: ${config.host}:${config.port} is in use: start with --port 0 for any free port, or pick one with --port N or SWITCHBOARD_PORT`,
+    );
+    process.exit(1);
+  });
   console.error(`switchboard: agent "${agent.name}", gateway at ${server.url.replace(/^http/, "ws")}api/ws`);
   // stdout carries only the URL to open, so a script can read it.
   console.log(`${server.url}#token=${token}`);

@@ -13,7 +13,13 @@ const STATE_TEXT = {
   reconnecting: "Reconnecting…",
   closed: "Disconnected",
 };
-const STATUS_TEXT = { interrupted: "Interrupted.", error: "The agent failed: " };
+const STATUS_TEXT = {
+  interrupted: "Interrupted.",
+  error: "The agent failed: ",
+  cut: "Cut off: this answer will not finish.",
+};
+const HINT = "Enter sends; Shift+Enter starts a new line.";
+const BUSY_HINT = "The agent is answering: wait for it to finish, or press Stop.";
 
 /** The token from the URL fragment (then kept for reloads and removed from the address bar), or the kept one. */
 function takeToken() {
@@ -26,42 +32,90 @@ function takeToken() {
 }
 
 const token = takeToken();
-const client = connect(location.origin.replace(/^http/, "ws") + "/api/ws", token ? { token } : {});
+/** Whether this page has been connected: a token refused after that means the server restarted. */
+let wasOpen = false;
+
+/**
+ * Trades the token for a single-use ticket before each connection attempt. A page cannot read
+ * why a WebSocket upgrade failed, but it can read this answer: 401 means the token is refused,
+ * and trying again cannot help.
+ */
+async function fetchTicket() {
+  const response = await fetch("/api/ticket", {
+    method: "POST",
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  if (response.status === 401) {
+    tokenRefused();
+    throw new Error("access token refused");
+  }
+  if (!response.ok) throw new Error(`the ticket route answered HTTP ${response.status}`);
+  return (await response.json()).ticket;
+}
+
+const client = connect(location.origin.replace(/^http/, "ws") + "/api/ws", { ticket: fetchTicket });
 
 /**
  * The conversation on screen: its session, the seq it is drawn up to, and its turns.
- * `buffer` holds its events while its history is being fetched.
+ * `buffer` holds its events while its history is being fetched; `sending` is set while a
+ * prompt for it is on its way.
  */
 let view = blankView();
-/** Open approval requests: call id → the function that answers it. */
+/** Open approval requests: `approvalKey(session, call)` → the function that answers it. */
 const approvals = new Map();
 
 function blankView(id = null) {
-  return { id, seq: 0, buffer: null, turns: new Map() };
+  return { id, seq: 0, buffer: null, turns: new Map(), sending: false };
 }
+
+// Call ids count per session, so the session is part of the key.
+const approvalKey = (sessionId, callId) => `${sessionId} ${callId}`;
 
 // ---- connection state
 
 client.onStateChange((state) => {
   $("connection").dataset.state = state;
   $("connection-text").textContent = STATE_TEXT[state];
-  if (state === "open") void refreshSessions();
+  if (state === "open") {
+    wasOpen = true;
+    void refreshSessions();
+  }
+  updateComposer();
 });
 
-client.ready.then((ready) => ($("agent").textContent = `· ${ready.agent}`));
+client.ready.then((ready) => ($("agent").textContent = `· ${ready.agent}`), () => {});
 
 client.onResume((report) => {
   if (report.session_id !== view.id) return;
   if (report.error) {
     return lose(
-      report.epochChanged ? "The server restarted; that conversation is gone." : "That conversation has ended.",
+      report.epochChanged
+        ? "The server restarted, so this conversation is gone (the server keeps conversations in memory only)."
+        : "That conversation has ended.",
     );
   }
   // Events were evicted while we were away: draw it again from its history.
   if (report.truncated) void openSession(view.id);
 });
 
-if (!token) notice("No access token: open the URL that `npm start` printed (it ends in #token=…).");
+/** The server refused the token (401): stop connecting and say what to do. */
+function tokenRefused() {
+  client.close();
+  cutRunningTurns();
+  $("session-list").replaceChildren(); // they were the old server's
+  if (!token) notice("No access token: open the URL that `npm start` printed (it ends in #token=…).");
+  else if (wasOpen) {
+    notice(
+      "The server restarted with a new access token, so this page cannot reconnect, and its conversations are gone. " +
+        "Open the URL the server printed (set SWITCHBOARD_TOKEN to keep one token across restarts).",
+    );
+  } else {
+    notice(
+      "This access token is invalid or outdated (the server picks a new one each time it starts). " +
+        "Open the URL that `npm start` printed (it ends in #token=…).",
+    );
+  }
+}
 
 // ---- session events
 
@@ -69,7 +123,7 @@ for (
   const type of ["message.user", "message.delta", "tool.request", "tool.result", "message.complete", "session.closed"]
 ) {
   client.on(type, (event) => {
-    if (type === "message.complete" || type === "message.user") void refreshSessions();
+    if (type === "message.user" || type === "message.complete" || type === "session.closed") void refreshSessions();
     if (event.session_id !== view.id) return;
     if (view.buffer) view.buffer.push(event);
     else apply(event);
@@ -100,22 +154,23 @@ function apply(event) {
     }
     case "tool.request":
       addPart(turn, { kind: "tool", call_id: p.call_id, tool: p.tool, input: p.input });
+      drawStatus(turn);
       break;
     case "tool.result": {
       const part = turn.parts.find((q) => q.call_id === p.call_id);
       Object.assign(part, { outcome: p.outcome, output: p.output });
       drawTool(part);
+      drawStatus(turn);
       break;
     }
     case "message.complete":
       finishTurn(turn, p.status, p.error);
       break;
     case "session.closed":
-      lose("This conversation has ended.");
-      break;
+      return lose("This conversation has ended.");
   }
   if (atBottom) log.scrollTop = log.scrollHeight;
-  updateStop();
+  updateComposer();
 }
 
 // ---- opening a conversation
@@ -128,6 +183,7 @@ async function openSession(id) {
   clearLog();
   notice(null);
   markCurrent();
+  updateComposer();
   try {
     const snapshot = await client.call("session.history", { session_id: id }, { idempotent: true });
     if (view.id !== id) return; // another one was opened meanwhile
@@ -137,7 +193,7 @@ async function openSession(id) {
     const buffered = view.buffer;
     view.buffer = null;
     for (const event of buffered) apply(event);
-    updateStop();
+    updateComposer();
     // A followed session is attached and resumed by the client itself; any other is attached here.
     if (!client.sessions.has(id)) {
       client.follow(id, snapshot.seq);
@@ -153,13 +209,15 @@ async function openSession(id) {
   }
 }
 
-/** The conversation on screen has ended: forget it. */
+/** The conversation on screen has ended: forget it, keep what it said on screen, offer a new chat. */
 function lose(message) {
   if (view.id) client.unfollow(view.id);
   sessionStorage.removeItem(SESSION_KEY);
+  cutRunningTurns();
   view = blankView();
-  updateStop();
-  notice(message);
+  markCurrent();
+  updateComposer();
+  notice(message, { newChat: true });
   void refreshSessions();
 }
 
@@ -169,7 +227,8 @@ function newChat() {
   clearLog();
   notice(null);
   markCurrent();
-  updateStop();
+  updateComposer();
+  closeDrawer();
   $("prompt").focus();
 }
 
@@ -192,15 +251,18 @@ function addTurn(record) {
   const you = el("div", "prompt");
   you.append(el("h3", "who", "You"), el("p", "", record.prompt));
   const answer = el("div", "answer");
-  answer.append(el("h3", "who", "Agent"));
+  // The status line stays last in the agent's card: parts are inserted before it.
   const statusLine = el("p", "status");
-  article.append(you, answer, statusLine);
+  answer.append(el("h3", "who", "Agent"), statusLine);
+  article.append(you, answer);
   $("log").append(article);
   const turn = { turn_id: record.turn_id, status: record.status, parts: [], article, answer, statusLine };
   view.turns.set(record.turn_id, turn);
   for (const part of record.parts) addPart(turn, { ...part });
-  if (record.status === "running") article.setAttribute("aria-busy", "true");
-  else finishTurn(turn, record.status, record.error);
+  if (record.status === "running") {
+    article.setAttribute("aria-busy", "true");
+    drawStatus(turn);
+  } else finishTurn(turn, record.status, record.error);
 }
 
 function addPart(turn, part) {
@@ -209,12 +271,12 @@ function addPart(turn, part) {
     part.node = document.createTextNode(part.text);
     const p = el("p", "text");
     p.append(part.node);
-    turn.answer.append(p);
+    turn.answer.insertBefore(p, turn.statusLine);
   } else {
     part.element = el("div", "tool");
     part.element.setAttribute("role", "group");
     part.element.setAttribute("aria-label", `Tool request: ${part.tool}`);
-    turn.answer.append(part.element);
+    turn.answer.insertBefore(part.element, turn.statusLine);
     drawTool(part);
   }
 }
@@ -244,7 +306,8 @@ function drawTool(part) {
     if (part.output !== undefined) box.append(el("pre", "output", part.output));
     return;
   }
-  const answer = approvals.get(part.call_id);
+  const key = approvalKey(view.id, part.call_id);
+  const answer = approvals.get(key);
   if (!answer) {
     box.append(el("p", "outcome", "Waiting for approval…"));
     return;
@@ -254,7 +317,7 @@ function drawTool(part) {
     const button = el("button", decision, label);
     button.type = "button";
     button.addEventListener("click", () => {
-      approvals.delete(part.call_id);
+      approvals.delete(key);
       answer({ decision });
       box.replaceChildren(ask, el("p", "outcome", decision === "allow" ? "Allowing…" : "Denying…"));
       $("prompt").focus(); // the button is gone: keep keyboard users somewhere useful
@@ -264,21 +327,53 @@ function drawTool(part) {
   box.append(choices);
 }
 
+/** The line at the end of the agent's card: what it is doing while the turn runs, how the turn ended after. */
+function drawStatus(turn) {
+  const running = turn.status === "running";
+  turn.statusLine.classList.toggle("working", running);
+  if (running) {
+    const asking = turn.parts.some((part) => part.kind === "tool" && !part.outcome);
+    turn.statusLine.textContent = asking ? "Waiting for your approval…" : "Working…";
+  } else turn.statusLine.textContent = turn.status in STATUS_TEXT ? STATUS_TEXT[turn.status] + (turn.error ?? "") : "";
+}
+
 function finishTurn(turn, status, error) {
   turn.status = status;
+  turn.error = error;
   turn.article.removeAttribute("aria-busy");
   turn.article.dataset.status = status;
-  if (status in STATUS_TEXT) turn.statusLine.textContent = STATUS_TEXT[status] + (error ?? "");
-  updateStop();
+  drawStatus(turn);
+  updateComposer();
 }
 
-function updateStop() {
-  $("stop").disabled = ![...view.turns.values()].some((turn) => turn.status === "running");
+/** The turns on screen that will never finish (their conversation is gone): say so, drop their buttons. */
+function cutRunningTurns() {
+  for (const turn of view.turns.values()) {
+    if (turn.status !== "running") continue;
+    for (const part of turn.parts) {
+      if (part.kind !== "tool" || part.outcome) continue;
+      approvals.delete(approvalKey(view.id, part.call_id));
+      part.outcome = "cancelled";
+      drawTool(part);
+    }
+    finishTurn(turn, "cut");
+  }
 }
 
-function notice(text) {
+/** One prompt at a time: Send waits while a turn of this conversation runs or a prompt is on its way. */
+function updateComposer() {
+  const running = [...view.turns.values()].some((turn) => turn.status === "running");
+  const busy = running || view.sending;
+  $("send").disabled = busy || client.state === "closed";
+  $("stop").disabled = !running;
+  $("prompt-hint").textContent = busy ? BUSY_HINT : HINT;
+}
+
+/** Shows `text` above the conversation (null hides it), with a "Start a new chat" button if `newChat`. */
+function notice(text, { newChat = false } = {}) {
   $("notice").hidden = !text;
-  $("notice").textContent = text ?? "";
+  $("notice-text").textContent = text ?? "";
+  $("notice-new-chat").hidden = !newChat;
 }
 
 function markCurrent() {
@@ -299,16 +394,26 @@ function el(tag, className, text) {
 
 let listing = Promise.resolve();
 
-/** Redraws the list of sessions (one request at a time; the latest wins). */
+/**
+ * Redraws the list of sessions (one request at a time; the latest wins), and follows each:
+ * a followed session stays attached, so the server does not end it while this page is open.
+ */
 function refreshSessions() {
   listing = listing.then(async () => {
     if (client.state !== "open") return;
     const { sessions } = await client.call("session.list", {}).catch(() => ({ sessions: null }));
     if (!sessions) return;
+    for (const s of sessions) {
+      if (client.sessions.has(s.session_id)) continue;
+      client.follow(s.session_id, s.seq);
+      client.call("session.resume", { session_id: s.session_id, after_seq: s.seq }, { idempotent: true })
+        .catch(() => client.unfollow(s.session_id));
+    }
     const items = sessions.map((s) => {
       const button = el("button", "session");
       button.type = "button";
       button.dataset.session = s.session_id;
+      button.title = s.title;
       const time = el(
         "time",
         "",
@@ -316,7 +421,10 @@ function refreshSessions() {
       );
       time.dateTime = new Date(s.created_at).toISOString();
       button.append(el("span", "title", s.title), time);
-      button.addEventListener("click", () => void openSession(s.session_id));
+      button.addEventListener("click", () => {
+        closeDrawer();
+        void openSession(s.session_id);
+      });
       const item = el("li");
       item.append(button);
       return item;
@@ -327,49 +435,89 @@ function refreshSessions() {
   return listing;
 }
 
+// ---- the sessions drawer (narrow screens; on wide ones the list is always shown and its toggle hidden)
+
+function drawerOpen() {
+  return document.body.dataset.drawer === "open";
+}
+
+function openDrawer() {
+  document.body.dataset.drawer = "open";
+  $("sessions-toggle").setAttribute("aria-expanded", "true");
+  $("new-chat").focus();
+}
+
+function closeDrawer() {
+  if (!drawerOpen()) return;
+  delete document.body.dataset.drawer;
+  $("sessions-toggle").setAttribute("aria-expanded", "false");
+  if ($("sessions").contains(document.activeElement)) $("sessions-toggle").focus();
+}
+
+$("sessions-toggle").addEventListener("click", () => (drawerOpen() ? closeDrawer() : openDrawer()));
+$("sessions-close").addEventListener("click", closeDrawer);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeDrawer();
+});
+// The backdrop is the body's ::after: a click on it lands on the body itself.
+document.body.addEventListener("click", (event) => {
+  if (event.target === document.body) closeDrawer();
+});
+
 // ---- approvals (server → client requests)
 
 client.handle("approval", (params, { signal }) =>
   new Promise((resolve, reject) => {
-    approvals.set(params.call_id, resolve);
+    const key = approvalKey(params.session_id, params.call_id);
+    const redraw = () => params.session_id === view.id && drawToolById(params.call_id);
+    approvals.set(key, resolve);
     // Cancelled (the turn was interrupted, or the session ended): the buttons go, and the
     // handler settles so that nothing is left waiting on it.
     signal.addEventListener(
       "abort",
       () => {
-        approvals.delete(params.call_id);
-        drawToolById(params.call_id);
+        approvals.delete(key);
+        redraw();
         reject(signal.reason);
       },
       { once: true },
     );
-    drawToolById(params.call_id);
+    redraw();
   }));
 
 // ---- the composer
 
 async function submit() {
   const text = $("prompt").value.trim();
-  if (!text) return;
+  if (!text || $("send").disabled) return;
   $("prompt").value = "";
   notice(null);
-  if (!view.id) {
-    try {
-      const { session_id } = await client.call("session.create", {});
-      view = blankView(session_id);
-      sessionStorage.setItem(SESSION_KEY, session_id);
-      clearLog();
-      void refreshSessions();
-    } catch (error) {
-      $("prompt").value ||= text; // not sent: give the text back
-      return notice(`Could not start a conversation: ${error.message}`);
-    }
-  }
+  let target = view;
+  target.sending = true;
+  updateComposer();
   try {
-    await client.call("prompt.submit", { session_id: view.id, text });
+    if (!target.id) {
+      try {
+        const { session_id } = await client.call("session.create", {});
+        target.sending = false;
+        target = view = blankView(session_id);
+        target.sending = true;
+        sessionStorage.setItem(SESSION_KEY, session_id);
+        clearLog();
+        void refreshSessions();
+      } catch (error) {
+        $("prompt").value ||= text; // not sent: give the text back
+        return notice(`Could not start a conversation: ${error.message}`);
+      }
+    }
+    // No deadline: the call lasts as long as the answer, approvals included.
+    await client.call("prompt.submit", { session_id: target.id, text }, { timeoutMs: Infinity });
   } catch (error) {
     // A drop mid-answer loses only the call's reply; the answer itself arrives as events.
     if (!(error instanceof ConnectionLost)) notice(`Could not send: ${error.message}`);
+  } finally {
+    target.sending = false;
+    updateComposer();
   }
 }
 
@@ -391,6 +539,7 @@ $("stop").addEventListener("click", () => {
   }
 });
 $("new-chat").addEventListener("click", newChat);
+$("notice-new-chat").addEventListener("click", newChat);
 
 const kept = sessionStorage.getItem(SESSION_KEY);
 if (kept) void openSession(kept);
