@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
-import { Client, RpcError, type SessionEvent } from "../src/client/mod.ts";
+import { Client, type RpcError, type SessionEvent } from "../src/client/mod.ts";
 import { createGateway, ErrorCode, method, silentLogger } from "../src/mod.ts";
 import { memoryDial } from "./helpers/memory-socket.ts";
 import { until } from "./helpers/runtime.ts";
