@@ -57,11 +57,19 @@ export const SERVERS: readonly ServerSpec[] = [
 
 /**
  * The command that runs `script` on `runtime`'s own binary, with a full GC available to the
- * server (for memory readings) and, given `profileDir`, a CPU profile written there at exit.
+ * server (for memory readings), `flags` for the runtime (before the script) and, given
+ * `profileDir`, a CPU profile written there at exit.
  */
-export function command(runtime: Runtime, script: string, profileDir?: string): [string, string[]] {
+export function command(
+  runtime: Runtime,
+  script: string,
+  profileDir?: string,
+  flags: string[] = [],
+): [string, string[]] {
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
-  if (runtime === "node") return [process.execPath, ["--expose-gc", ...profile, "--import", "tsx", script]];
-  if (runtime === "deno") return [BIN.deno, ["run", "-A", "--v8-flags=--expose-gc", ...profile, script]];
-  return [BIN.bun, [...profile, script]];
+  if (runtime === "node") {
+    return [process.execPath, ["--expose-gc", ...profile, ...flags, "--import", "tsx", script]];
+  }
+  if (runtime === "deno") return [BIN.deno, ["run", "-A", "--v8-flags=--expose-gc", ...profile, ...flags, script]];
+  return [BIN.bun, [...profile, ...flags, script]];
 }

@@ -7,6 +7,14 @@ export interface MemoryReading {
   heap: number;
 }
 
+/** A reading taken without a GC first: the heap's used, total (committed) and external bytes. */
+export interface UsageReading extends MemoryReading {
+  heap_total: number;
+  external: number;
+  /** V8's young generation (new space, both semi-spaces) committed; 0 on Bun. */
+  young: number;
+}
+
 export interface RunningServer {
   readonly url: string;
   /** The server's process id, for readings the runner takes from outside (peak RSS). */
@@ -17,14 +25,21 @@ export interface RunningServer {
   cpu(): Promise<number>;
   /** The server's RSS and JS heap in bytes, read after a full GC. */
   memory(): Promise<MemoryReading>;
+  /** The server's memory now, in bytes, without a GC (does not disturb a running workload). */
+  usage(): Promise<UsageReading>;
   /** Ends the server (it exits when its stdin ends, writing its CPU profile if it has one). */
   stop(): Promise<void>;
 }
 
 const ANSWER_MS = 30_000;
 
-export async function startServer(spec: ServerSpec, profileDir?: string): Promise<RunningServer> {
-  const [cmd, args] = command(spec.runtime, spec.script, profileDir);
+/** `runtimeFlags` go to the runtime binary before the script (e.g. `--inspect=…`). */
+export async function startServer(
+  spec: ServerSpec,
+  profileDir?: string,
+  runtimeFlags: string[] = [],
+): Promise<RunningServer> {
+  const [cmd, args] = command(spec.runtime, spec.script, profileDir, runtimeFlags);
   const child = startChild(`${spec.runtime}/${spec.name} server`, cmd, args);
   let port: number;
   try {
@@ -46,6 +61,7 @@ export async function startServer(spec: ServerSpec, profileDir?: string): Promis
     marks,
     cpu: async () => (await ask<{ cpu_us: number; at_us: number }>("cpu")).cpu_us,
     memory: () => ask<MemoryReading & { at_us: number }>("memory"),
+    usage: () => ask<UsageReading & { at_us: number }>("usage"),
     stop: () => child.stop(),
   };
 }

@@ -13,8 +13,8 @@ import { answeredProtocol } from "./serve-options.ts";
 
 /**
  * The route that upgrades an admitted request and opens its gateway connection once the socket
- * is open. `idleTimeout` is Deno's own liveness: seconds of silence before it pings the peer,
- * and as long again for its pong.
+ * is open. `idleTimeout` is Deno's own liveness: Deno pings a peer silent for half of it, and
+ * closes one silent (no pong either) for all of it.
  */
 export function gatewayRoute(gateway: GatewayCore, idleTimeout: number): Handler {
   return (c) => {
@@ -76,10 +76,14 @@ class DenoSocket implements FrameSocket {
         return opened(this);
       }
       case "close": {
-        // Let go of the connection: Deno keeps a socket the peer dropped without a close frame
-        // (and so this listener) for about 30 s more.
+        // Let go of the connection, and the socket of this listener: Deno keeps a socket the
+        // peer dropped without a close frame until its idle timer next fires, up to
+        // `idleTimeout` / 2 s later (bench/RESULTS.md, "Reconnect churn").
         const sink = this.#sink;
         this.#sink = undefined;
+        this.#socket.removeEventListener("open", this);
+        this.#socket.removeEventListener("message", this);
+        this.#socket.removeEventListener("close", this);
         return sink?.ended((event as CloseEvent).code);
       }
     }

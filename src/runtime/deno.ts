@@ -26,8 +26,10 @@ export type { ServeOptions, Server };
  */
 export function serve(gateway: Gateway, options: ServeOptions = {}): Promise<Server> {
   return serveWith(gateway, options, (core) => ({
-    // Deno pings after `idleTimeout` s of silence and closes a peer that does not pong within
-    // as long again, so half of `peerTimeoutMs` each.
+    // Deno pings after `idleTimeout` / 2 s of silence and closes a peer still silent as long
+    // again (measured: `idleTimeout` 4 → ping at 2 s, 1001 at 4 s), so a silent peer is closed
+    // after `idleTimeout` = ½ `peerTimeoutMs`, as Node and Bun close one after ½–1 ×. A socket
+    // the peer dropped stays in Deno's memory until that timer fires (≤ ¼ `peerTimeoutMs`).
     route: gatewayRoute(core, Math.max(1, Math.round(core.limits.peerTimeoutMs / 2000))),
     address: (c) => (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr.hostname,
     async listen(app, hostname, port) {
