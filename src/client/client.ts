@@ -421,10 +421,23 @@ export class Client<G = unknown> {
   #resume(sessionId: string, afterSeq: number, epochChanged: boolean): void {
     const channel = this.#channel;
     // Its answer does not follow the session: `unfollow()` while it is on its way must stick.
-    this.#call("session.resume", { session_id: sessionId, after_seq: afterSeq }, {}, false).then(
+    // The session's epoch (known from its last resume) lets the gateway tell seqs of another epoch.
+    const epoch = this.#follower.epochOf(sessionId);
+    const params = epoch === undefined ? { session_id: sessionId, after_seq: afterSeq } : {
+      session_id: sessionId,
+      after_seq: afterSeq,
+      epoch,
+    };
+    this.#call("session.resume", params, {}, false).then(
       (result) => {
-        const { truncated, replayed } = result as { truncated: boolean; replayed: number };
-        this.#follower.report({ session_id: sessionId, truncated, replayed, epochChanged });
+        const answer = result as { truncated: boolean; replayed: number; epoch?: string };
+        const sessionEpochChanged = this.#follower.resumed(sessionId, answer.epoch);
+        this.#follower.report({
+          session_id: sessionId,
+          truncated: answer.truncated,
+          replayed: answer.replayed,
+          epochChanged: epochChanged || sessionEpochChanged,
+        });
       },
       (error: unknown) => {
         if (error instanceof ConnectionLost) return; // the next reconnect resumes it again

@@ -24,6 +24,8 @@ export class SessionFollower {
   /** Followed sessions and the last seq seen of each. */
   readonly sessions: Map<string, number> = new Map();
   #epoch: string | undefined;
+  /** The epoch each followed session's seqs count in, as its last resume answered. */
+  #epochs = new Map<string, string>();
   #listeners = new Set<(report: ResumeReport) => void>();
 
   /** Follows `sessionId` from `afterSeq` (no change if it is followed already). */
@@ -34,13 +36,33 @@ export class SessionFollower {
   /** Stops following `sessionId`. */
   unfollow(sessionId: string): void {
     this.sessions.delete(sessionId);
+    this.#epochs.delete(sessionId);
+  }
+
+  /** The epoch `sessionId`'s watermark counts in, if a resume told it. */
+  epochOf(sessionId: string): string | undefined {
+    return this.#epochs.get(sessionId);
+  }
+
+  /**
+   * A resume answered `epoch` for `sessionId`: true if it differs from the one its watermark
+   * counted in (the gateway replayed it from the start, `truncated`).
+   */
+  resumed(sessionId: string, epoch: string | undefined): boolean {
+    if (epoch === undefined) return false;
+    const before = this.#epochs.get(sessionId);
+    this.#epochs.set(sessionId, epoch);
+    return before !== undefined && before !== epoch;
   }
 
   /** A `gateway.ready` with `epoch` arrived: true if the epoch changed, which resets every watermark. */
   ready(epoch: string): boolean {
     const changed = this.#epoch !== undefined && this.#epoch !== epoch;
     this.#epoch = epoch;
-    if (changed) { for (const id of this.sessions.keys()) this.sessions.set(id, 0); }
+    if (changed) {
+      for (const id of this.sessions.keys()) this.sessions.set(id, 0);
+      this.#epochs.clear();
+    }
     return changed;
   }
 
@@ -53,7 +75,7 @@ export class SessionFollower {
     if (last === undefined) return true; // not followed: delivered as it comes
     if (seq <= last) return false;
     this.sessions.set(sessionId, seq);
-    if (type === "session.closed") this.sessions.delete(sessionId);
+    if (type === "session.closed") this.unfollow(sessionId);
     return true;
   }
 
@@ -65,7 +87,7 @@ export class SessionFollower {
 
   /** Reports a resume's outcome; a session lost (`report.error`) is no longer followed. */
   report(report: ResumeReport): void {
-    if (report.error) this.sessions.delete(report.session_id);
+    if (report.error) this.unfollow(report.session_id);
     for (const listener of this.#listeners) listener(report);
   }
 }

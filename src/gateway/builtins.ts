@@ -6,6 +6,7 @@ import type { CallContext } from "./context.ts";
 import { type MethodEntry, type Mode, validated } from "./method.ts";
 
 const PONG = { ok: true } as const;
+const CLOSED = { closed: true } as const;
 const SessionId = v.pipe(v.string(), v.maxLength(128));
 const Seq = v.pipe(v.number(), v.integer(), v.minValue(0));
 
@@ -36,12 +37,18 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
       (p, ctx) => ({ cancelled: p.id !== null && ctx.connection.cancel(p.id) }),
     ),
     { name: "rpc.discover", mode: "concurrent", params: undefined, invoke: discover },
-    // Session built-ins are synchronous, so replay and attach happen in one run: nothing interleaves.
+    // With the in-memory store session built-ins are synchronous, so replay and attach happen in one run:
+    // nothing interleaves. With a shared store they read it; the connection holds its later calls until
+    // the resume is answered, so they find the session here.
     builtin(
       "session.resume",
       "concurrent",
-      v.object({ session_id: SessionId, after_seq: v.optional(Seq, 0) }),
-      (p, ctx) => ctx.connection.sessionRegistry.resume(ctx.connection, p.session_id, p.after_seq),
+      v.object({ session_id: SessionId, after_seq: v.optional(Seq, 0), epoch: v.optional(v.pipe(v.string(), v.maxLength(128))) }),
+      (p, ctx) => {
+        const result = ctx.connection.sessionRegistry.resume(ctx.connection, p.session_id, p.after_seq, p.epoch);
+        if (result instanceof Promise) ctx.connection.holdCalls(result);
+        return result;
+      },
     ),
     builtin(
       "session.events.since",
@@ -50,8 +57,8 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
       (p, ctx) => ctx.connection.sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq),
     ),
     builtin("session.close", "concurrent", v.object({ session_id: SessionId }), (p, ctx) => {
-      ctx.connection.sessionRegistry.use(p.session_id, ctx.connection.principal).close("closed");
-      return { closed: true };
+      const closing = ctx.connection.sessionRegistry.close(ctx.connection.principal, p.session_id);
+      return closing instanceof Promise ? closing.then(() => CLOSED) : CLOSED;
     }),
   ];
 }

@@ -163,6 +163,9 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   #sessions: Set<Session> | undefined;
   #inline: Call[] = [];
   #inlineBusy: Call | undefined;
+  /** Resumes reading a shared store: calls that arrive meanwhile wait in `#held`, in order. */
+  #holds = 0;
+  #held: Call[] = [];
   #closeReason: string | undefined;
   #closed = false;
   /** Token bucket of `messagesPerSecond`, refilled continuously. */
@@ -325,6 +328,8 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     call.abort(new RpcError(CANCELLED.code, CANCELLED.message));
     const queued = this.#inline.indexOf(call);
     if (queued !== -1) this.#inline.splice(queued, 1);
+    const held = this.#held.indexOf(call);
+    if (held !== -1) this.#held.splice(held, 1);
     this.#write(call.batch, call.id!, CANCELLED);
     if (call.batch) this.#release(call.batch);
     // A cancelled inline handler no longer holds the queue, even if it ignores its signal.
@@ -333,6 +338,18 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
       queueMicrotask(() => this.#drainInline());
     }
     return true;
+  }
+
+  /** Holds the calls that arrive from now until `until` settles, then runs them in arrival order. */
+  holdCalls(until: Promise<unknown>): void {
+    this.#holds++;
+    const resume = () => {
+      if (--this.#holds > 0) return;
+      const held = this.#held;
+      this.#held = [];
+      for (const call of held) if (!call.done && !this.#closed) this.#schedule(call);
+    };
+    until.then(resume, resume);
   }
 
   /** From the transport: the backlog passed `backlogWarnBytes` (once per episode). */
@@ -496,8 +513,17 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     }
     const call = new Call(this, entry, message, batch);
     if (batch && id !== undefined) batch.open++;
-    if (entry.mode === "inline" && (this.#inlineBusy || this.#inline.length > 0)) {
+    if (this.#holds > 0 && entry.mode !== "immediate") {
       this.#count(call);
+      this.#held.push(call);
+      return;
+    }
+    this.#schedule(call);
+  }
+
+  #schedule(call: Call): void {
+    if (call.entry.mode === "inline" && (this.#inlineBusy || this.#inline.length > 0)) {
+      if (!call.counted) this.#count(call);
       this.#inline.push(call);
       return;
     }
@@ -561,8 +587,18 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   }
 
   #settle(call: Call, value: unknown, error: unknown): void {
-    call.bound?.untrack(call);
+    const session = call.bound;
+    session?.untrack(call);
     if (call.done) return; // cancelled, or the connection closed
+    // With a shared store a session's events reach its viewers once stored: the answer waits for
+    // those the handler emitted, so it follows them as it does with the in-memory store.
+    const stored = session?.link?.stored();
+    if (stored) stored.then((failed) => failed ? this.#answer(call, undefined, failed) : this.#answer(call, value, error));
+    else this.#answer(call, value, error);
+  }
+
+  #answer(call: Call, value: unknown, error: unknown): void {
+    if (call.done) return;
     this.#finish(call);
     const wire = error === undefined ? undefined : this.#errorFor(call, error);
     if (call.id === undefined) return; // a notification is never answered

@@ -57,6 +57,8 @@ export interface CallContext extends HandlerContext {
   readonly connection: ConnectionHandle & SessionViewer & {
     /** Cancels this connection's in-flight request `id`; false if there is none. */
     cancel(id: Id): boolean;
+    /** Holds this connection's later calls until `until` settles (a resume reading a shared store). */
+    holdCalls(until: Promise<unknown>): void;
     readonly sessionRegistry: SessionRegistry;
   };
 }

@@ -118,7 +118,10 @@ export interface CloseOptions {
 export interface Gateway<M extends MethodTable = MethodTable> {
   /** As given in the options (default "switchboard"): shown in `rpc.discover` and logs. */
   readonly name: string;
-  /** Random per gateway; a client that sees it change knows its sequence numbers are void. */
+  /**
+   * Random per gateway (with a shared store: the store's, the same on every node); a client that
+   * sees it change knows its sequence numbers are void.
+   */
   readonly epoch: string;
   /** The limits in force: the defaults with the options' `limits` over them. */
   readonly limits: Readonly<Limits>;
@@ -199,7 +202,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   // Asynchronous handlers running across the gateway, even past their connection's teardown.
   const handlers = new Count();
   const startOnce = once(() => runStartup(options.startup ?? [], log));
-  const ready = readyPayload(options, limits, epoch);
+  const ready = readyPayload(options, limits, () => sessions.epoch);
   let closing = false;
 
   const host: ConnectionHost = {
@@ -215,7 +218,9 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
 
   const gateway: GatewayCore<M> = {
     name,
-    epoch,
+    get epoch() {
+      return sessions.epoch;
+    },
     limits,
     log,
     methods: options.methods,
@@ -271,7 +276,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       await connections.closeAll(timeoutMs);
       // Handlers bound to sessions outlive their connections: give them until the deadline.
       await atMost(handlers.zero(), deadline - Date.now());
-      sessions.shutdown();
+      await sessions.shutdown();
     },
   };
   return gateway;
@@ -296,7 +301,7 @@ function methodTable(name: string, options: GatewayOptions<MethodTable>): Map<st
 function readyPayload(
   options: GatewayOptions<MethodTable>,
   limits: Readonly<Limits>,
-  epoch: string,
+  epoch: () => string,
 ): (connection: ConnectionHandle) => Record<string, unknown> {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const readyLimits = {
@@ -307,7 +312,7 @@ function readyPayload(
   return (connection) => ({
     protocol: PROTOCOL,
     connection_id: connection.id,
-    epoch,
+    epoch: epoch(),
     heartbeat_ms: heartbeatMs,
     limits: readyLimits,
     ...options.ready?.(connection),

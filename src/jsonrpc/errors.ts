@@ -8,6 +8,8 @@ export const ErrorCode = {
   RequestCancelled: -32800,
   SessionNotFound: -32001,
   Overloaded: -32003,
+  SessionBusy: -32004,
+  StoreUnavailable: -32005,
 } as const;
 
 /** One of the codes in `ErrorCode`. */

@@ -17,6 +17,8 @@ import {
   type ViewerInfo,
 } from "./session.ts";
 import { MemoryStore, type ReplayLimits, type SessionStore } from "./store.ts";
+import { isShared, type NodeMessage, type SharedStore } from "./shared-store.ts";
+import { type LinkHost, SharedLink, storeError } from "./shared-link.ts";
 
 /** Called when sessions change; a hook that throws is logged and ignored. */
 export interface SessionHooks {
@@ -46,8 +48,12 @@ export interface SessionOptions {
   onOrphan?: OrphanPolicy;
   /** Called as sessions are created, attached, detached and closed. */
   hooks?: SessionHooks;
-  /** Where ownership and events are kept. Default: a `MemoryStore` with the bounds above. */
-  store?: SessionStore;
+  /**
+   * Where ownership and events are kept. Default: a `MemoryStore` with the bounds above. A
+   * shared store (`RedisStore` from `switchboard/redis`) lets several gateway nodes serve the
+   * same sessions (docs/guide.md, Several nodes); the gateway closes it when it closes.
+   */
+  store?: SessionStore | SharedStore;
 }
 
 /** What the registry reports into a connection's teardown log line. */
@@ -59,6 +65,15 @@ export interface ReleaseCounts {
 }
 
 type Log = (message: string, fields: Record<string, unknown>) => void;
+
+/** The answer of `session.events.since`. */
+export interface SinceResult {
+  events: unknown[];
+  latest_seq: number;
+  truncated: boolean;
+}
+
+type ErrorObjectLike = { code: number; message: string; data?: unknown };
 
 const NOT_FOUND = "Session not found";
 
@@ -75,7 +90,11 @@ export interface GatewaySessions {
 /** The sessions of one gateway. */
 export class SessionRegistry implements GatewaySessions {
   readonly store: SessionStore;
-  readonly epoch: string;
+  /** The shared store, when sessions live across nodes (then `store` is an empty local one). */
+  readonly shared: SharedStore | undefined;
+  #epoch: string;
+  #leaseTimer: ReturnType<typeof setInterval> | undefined;
+  #linkHost: LinkHost | undefined;
   #sessions = new Map<string, Session>();
   /** Open server requests by id, to route replies. */
   #requests = new Map<string, Session>();
@@ -89,24 +108,32 @@ export class SessionRegistry implements GatewaySessions {
   #host: SessionHost;
 
   constructor(options: SessionOptions, epoch: string, logError: Log) {
-    this.epoch = epoch;
+    this.#epoch = epoch;
     this.#graceMs = options.graceMs ?? 20_000;
     this.#idleTtlMs = options.idleTtlMs ?? 24 * 60 * 60_000;
     this.#maxSessions = options.maxSessions ?? 10_000;
     this.#onOrphan = options.onOrphan;
     this.#hooks = options.hooks ?? {};
     this.#logError = logError;
-    this.store = options.store ??
-      new MemoryStore(
-        { maxEvents: options.replay?.maxEvents ?? 512, maxBytes: options.replay?.maxBytes ?? 4 << 20 },
-        options.replayBudgetBytes ?? 64 << 20,
-      );
+    const given = options.store;
+    this.shared = given && isShared(given) ? given : undefined;
+    this.store = given && !isShared(given) ? given : new MemoryStore(
+      { maxEvents: options.replay?.maxEvents ?? 512, maxBytes: options.replay?.maxBytes ?? 4 << 20 },
+      options.replayBudgetBytes ?? 64 << 20,
+    );
     this.#host = {
       store: this.store,
       requestOpened: (id, session) => this.#requests.set(id, session),
       requestSettled: (id) => this.#requests.delete(id),
       ended: (session, reason) => this.#ended(session, reason),
+      idle: (session) => this.#idle(session),
     };
+    if (this.shared) this.#share(this.shared, logError);
+  }
+
+  /** The epoch in `gateway.ready`: the gateway's own, or with a shared store the store's (the same on every node). */
+  get epoch(): string {
+    return this.shared?.epoch ?? this.#epoch;
   }
 
   /** Live sessions. */
@@ -127,8 +154,9 @@ export class SessionRegistry implements GatewaySessions {
   /** Creates a session owned by `viewer`'s principal, with `viewer` attached. */
   create(viewer: SessionViewer, options: CreateSessionOptions = {}): Session {
     if (this.#sessions.size >= this.#maxSessions) this.#leastRecent()?.close("evicted");
-    const session = new Session(this.#host, randomId(), viewer.principal, options);
-    this.store.create(session.id, session.principal);
+    const session = new Session(this.#host, randomId(), viewer.principal, this.shared ? randomId() : this.epoch, options);
+    if (this.#linkHost) SharedLink.created(this.#linkHost, session);
+    else this.store.create(session.id, session.principal);
     this.#sessions.set(session.id, session);
     this.#call("created", () => this.#hooks.created?.(session));
     this.#attach(session, viewer);
@@ -142,25 +170,52 @@ export class SessionRegistry implements GatewaySessions {
    */
   use(id: string, principal: string): Session {
     const session = this.#sessions.get(id);
-    if (!session || this.store.owner(id) !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+    const owner = this.shared ? session?.principal : this.store.owner(id);
+    if (!session || session.closed || owner !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
     session.lastActive = performance.now();
     return session;
   }
 
-  /** `session.resume`: attach `viewer`, replay after `afterSeq`, re-send open requests. */
-  resume(viewer: SessionViewer, id: string, afterSeq: number): ResumeResult {
+  /**
+   * `session.resume`: attach `viewer`, replay after `afterSeq` (from the start if `epoch` is
+   * not the session's), re-send open requests. With a shared store it reads the store, so it
+   * answers asynchronously (and finds sessions of other nodes).
+   */
+  resume(viewer: SessionViewer, id: string, afterSeq: number, epoch?: string): ResumeResult | Promise<ResumeResult> {
+    if (this.#linkHost) return this.#resumeShared(viewer, id, afterSeq, epoch);
     const session = this.use(id, viewer.principal);
-    const result = session.resume(viewer, afterSeq, this.epoch);
+    const result = session.resume(viewer, afterSeq, epoch);
     this.#call("attached", () => this.#hooks.attached?.(session, viewer));
     return result;
   }
 
+  async #resumeShared(viewer: SessionViewer, id: string, afterSeq: number, epoch?: string): Promise<ResumeResult> {
+    const session = await this.#sharedSession(id, viewer.principal);
+    const result = await session.link!.resume(viewer, afterSeq, epoch);
+    await session.link!.viewersChanged();
+    this.#call("attached", () => this.#hooks.attached?.(session, viewer));
+    return result;
+  }
+
+  /** With a shared store: the session here, or (read from the store) a new one here that views it. */
+  async #sharedSession(id: string, principal: string): Promise<Session> {
+    const local = this.#sessions.get(id);
+    if (local && !local.closed) return this.use(id, principal);
+    const read = await this.shared!.read(id, Number.MAX_SAFE_INTEGER).catch((error) => {
+      throw storeError(error);
+    });
+    if (!read || read.principal !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+    const again = this.#sessions.get(id);
+    if (again && !again.closed) return again;
+    const session = new Session(this.#host, id, principal, read.epoch, {});
+    SharedLink.viewed(this.#linkHost!, session, read.last);
+    this.#sessions.set(id, session);
+    return session;
+  }
+
   /** `session.events.since`: the kept events after `afterSeq`, without attaching. */
-  since(
-    principal: string,
-    id: string,
-    afterSeq: number,
-  ): { events: unknown[]; latest_seq: number; truncated: boolean } {
+  since(principal: string, id: string, afterSeq: number): SinceResult | Promise<SinceResult> {
+    if (this.shared) return this.#sinceShared(this.shared, principal, id, afterSeq);
     const session = this.use(id, principal);
     const { frames, truncated } = this.store.read(id, afterSeq);
     return {
@@ -168,6 +223,36 @@ export class SessionRegistry implements GatewaySessions {
       latest_seq: session.latestSeq,
       truncated,
     };
+  }
+
+  async #sinceShared(store: SharedStore, principal: string, id: string, afterSeq: number): Promise<SinceResult> {
+    const read = await store.read(id, afterSeq).catch((error) => {
+      throw storeError(error);
+    });
+    if (!read || read.principal !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+    return {
+      events: read.frames.map((frame) => (JSON.parse(frame) as { params: unknown }).params),
+      latest_seq: read.last,
+      truncated: afterSeq + 1 < read.first || afterSeq > read.last,
+    };
+  }
+
+  /** `session.close`: ends the session (with a shared store, also one that lives on another node). */
+  close(principal: string, id: string): void | Promise<void> {
+    if (!this.shared || this.#sessions.has(id)) {
+      this.use(id, principal).close("closed");
+      return;
+    }
+    const store = this.shared;
+    return (async () => {
+      const read = await store.read(id, Number.MAX_SAFE_INTEGER).catch((error) => {
+        throw storeError(error);
+      });
+      if (!read || read.principal !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+      await store.closeSession(id, "closed").catch((error) => {
+        throw storeError(error);
+      });
+    })();
   }
 
   /** Routes a client's reply to the session request it answers; false (dropped) if none is open for this viewer. */
@@ -180,7 +265,14 @@ export class SessionRegistry implements GatewaySessions {
     if (typeof id !== "string") return false;
     const session = this.#requests.get(id);
     if (!session || !session.hasViewer(viewer)) return false;
-    return session.reply(id, result, error);
+    if (!this.shared) return session.reply(id, result, error);
+    // The first reply on any node wins; the owner (maybe this node) settles it.
+    this.#requests.delete(id);
+    const response = JSON.stringify(error ? { error } : { result: result === undefined ? null : result });
+    this.shared.answer(session.id, id, response).catch((cause: unknown) => {
+      this.#logError("reply not delivered: store unavailable", { session: session.id, id, error: cause });
+    });
+    return true;
   }
 
   /**
@@ -196,6 +288,11 @@ export class SessionRegistry implements GatewaySessions {
       if (session.closeOnDisconnect) {
         session.close("disconnect");
         counts.reaped++;
+      } else if (session.link) {
+        // The store keeps it (and expires it after `graceMs` without viewers anywhere).
+        void session.link.viewersChanged();
+        this.#idle(session);
+        counts.detached++;
       } else {
         this.#startOrphanTimer(session);
         counts.detached++;
@@ -204,11 +301,98 @@ export class SessionRegistry implements GatewaySessions {
     return counts;
   }
 
-  /** Ends every session (`shutdown`) and stops the timers: the gateway is closing. */
-  shutdown(): void {
-    for (const session of [...this.#sessions.values()]) session.close("shutdown");
+  /**
+   * Ends every session (`shutdown`) and stops the timers: the gateway is closing. With a shared
+   * store the sessions go on in the store: this node only lets go of them, then closes the store.
+   */
+  async shutdown(): Promise<void> {
     clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
+    if (!this.shared) {
+      for (const session of [...this.#sessions.values()]) session.close("shutdown");
+      return;
+    }
+    clearInterval(this.#leaseTimer);
+    this.#leaseTimer = undefined;
+    const sessions = [...this.#sessions.values()];
+    for (const session of sessions) session.end("shutdown");
+    await Promise.all(sessions.map((session) => session.link!.detach()));
+    await this.shared.quit().catch(() => {});
+  }
+
+  /**
+   * With a shared store: a session with no viewer and nothing running here is let go of
+   * (`moved`): its lease released, its channel left. It lives on in the store.
+   */
+  #idle(session: Session): void {
+    const link = session.link;
+    if (!link || session.closed || session.viewers > 0 || session.running > 0 || session.openRequests > 0) return;
+    if (!link.settled) return; // the lease tick looks again
+    session.end("moved");
+    void link.detach();
+  }
+
+  #share(store: SharedStore, logError: Log): void {
+    this.#linkHost = {
+      store,
+      requestSeen: (id, session) => this.#requests.set(id, session),
+      logError,
+    };
+    store.onNodeMessage = (message) => this.#nodeMessage(message);
+    store.onTrouble = logError;
+    store.onRecovered = () => {
+      for (const session of this.#sessions.values()) session.link?.recovered();
+    };
+    // One tick renews the leases this node holds and keeps the sessions viewed here from expiring.
+    this.#leaseTimer = setInterval(() => this.#leaseTick(store), Math.max(50, store.leaseMs / 3));
+    // A timer must not keep the process alive by itself (Deno and Bun have `unref` too).
+    (this.#leaseTimer as { unref?: () => void }).unref?.();
+  }
+
+  #nodeMessage(message: NodeMessage): void {
+    const session = this.#sessions.get(message.session);
+    if (!session) return;
+    if (message.kind === "closed") {
+      session.link!.closedElsewhere(message.first, message.frames);
+      return;
+    }
+    const { result, error } = JSON.parse(message.response) as { result?: unknown; error?: ErrorObjectLike };
+    session.reply(message.id, result, error);
+  }
+
+  #leaseTick(store: SharedStore): void {
+    const leases: { id: string; fence: number; working: boolean }[] = [];
+    const owners: Session[] = [];
+    const viewed: string[] = [];
+    for (const session of this.#sessions.values()) {
+      const link = session.link!;
+      if (session.viewers > 0) viewed.push(session.id);
+      if (!link.owned) {
+        this.#idle(session);
+        continue;
+      }
+      const working = session.running > 0 || session.openRequests > 0 || !link.settled;
+      if (!working && !link.appendedSinceTick) {
+        // Nothing runs here: let another node take the session at once.
+        void link.release().then(() => this.#idle(session));
+        continue;
+      }
+      link.appendedSinceTick = false;
+      leases.push({ id: session.id, fence: link.fence, working });
+      owners.push(session);
+    }
+    if (leases.length === 0 && viewed.length === 0) return;
+    store.renew(leases, viewed).then(
+      (held) => {
+        held.forEach((ok, i) => {
+          const link = owners[i]!.link!;
+          if (!ok && link.fence === leases[i]!.fence) link.leaseLost();
+        });
+      },
+      () => {
+        // Unreachable store: a lease that lapses meanwhile is found out by the next append.
+      },
+    );
   }
 
   #attach(session: Session, viewer: SessionViewer): void {
@@ -232,8 +416,8 @@ export class SessionRegistry implements GatewaySessions {
   }
 
   #ended(session: Session, reason: EndReason): void {
-    this.#sessions.delete(session.id);
-    this.store.delete(session.id);
+    if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    if (!this.shared) this.store.delete(session.id);
     this.#call("closed", () => this.#hooks.closed?.(session, reason));
     if (this.#sessions.size === 0) {
       clearTimeout(this.#sweepTimer);

@@ -10,9 +10,22 @@ import { PendingRequests } from "../jsonrpc/peer.ts";
 
 export type { ResumeResult };
 import type { SessionStore } from "./store.ts";
+import type { SharedLink } from "./shared-link.ts";
 
-/** Why a session ended. */
-export type EndReason = "closed" | "disconnect" | "orphan_reap" | "idle_timeout" | "evicted" | "shutdown";
+/**
+ * Why a session ended. With a shared store, `moved` means this node let go of it (it goes on
+ * in the store): its last viewer here left and nothing of it runs here; `store_lost` that the
+ * store lost it (e.g. Redis restarted without persistence).
+ */
+export type EndReason =
+  | "closed"
+  | "disconnect"
+  | "orphan_reap"
+  | "idle_timeout"
+  | "evicted"
+  | "shutdown"
+  | "moved"
+  | "store_lost";
 
 /** What the orphan policy decides when a detached session's grace period ends. */
 export type OrphanDecision = "reap" | "defer";
@@ -37,6 +50,8 @@ export interface SessionHandle {
   readonly id: string;
   /** The principal that created it; only it may resume, read or close it. */
   readonly principal: string;
+  /** Seqs count within it: it changes only when the store lost the session's history. */
+  readonly epoch: string;
   /** Whether the session ends when its last viewer disconnects. */
   readonly closeOnDisconnect: boolean;
   /** The seq of the last event emitted (0 before the first). */
@@ -107,6 +122,8 @@ export interface SessionHost {
   requestSettled(id: string): void;
   /** The session ended; called once, after its viewers were told. */
   ended(session: Session, reason: EndReason): void;
+  /** With a shared store: the session may have nothing left here (no viewer, no work). */
+  idle(session: Session): void;
 }
 
 /** 128 random bits, hex. */
@@ -124,6 +141,9 @@ export class Session implements SessionHandle {
   readonly principal: string;
   readonly closeOnDisconnect: boolean;
   readonly onOrphan: OrphanPolicy | undefined;
+  epoch: string;
+  /** With a shared store: what keeps this session in step with the store (undefined with a local one). */
+  link: SharedLink | undefined;
   /**
    * `performance.now()` of the last request, attach or handler access; the idle TTL counts from
    * it. Events count through `noteEvents` when the registry looks: a clock read per event cost
@@ -142,6 +162,8 @@ export class Session implements SessionHandle {
     const reason = why === "timeout" ? "timeout" : "cancelled";
     this.#host.requestSettled(id);
     this.emit("request.cancel", { id, reason });
+    this.link?.settleRequest(id);
+    this.#host.idle(this);
     return cancelled(id, reason);
   });
   #tasks = new Set<SessionTask>();
@@ -150,10 +172,11 @@ export class Session implements SessionHandle {
   /** The fixed start of every event frame, so an emit serialises only what changes. */
   #framePrefix: string;
 
-  constructor(host: SessionHost, id: string, principal: string, options: CreateSessionOptions) {
+  constructor(host: SessionHost, id: string, principal: string, epoch: string, options: CreateSessionOptions) {
     this.#host = host;
     this.id = id;
     this.principal = principal;
+    this.epoch = epoch;
     this.closeOnDisconnect = options.closeOnDisconnect ?? false;
     this.onOrphan = options.onOrphan;
     this.#framePrefix = sessionEventPrefix(id);
@@ -169,6 +192,16 @@ export class Session implements SessionHandle {
   /** The seq of the last event emitted (0 before the first). */
   get latestSeq(): number {
     return this.#seq;
+  }
+
+  /** The fixed start of this session's event frames. */
+  get framePrefix(): string {
+    return this.#framePrefix;
+  }
+
+  /** With a shared store: events up to `seq` exist (emitted elsewhere, or renumbered here). */
+  seqAt(seq: number): void {
+    this.#seq = seq;
   }
 
   /** Connections attached now. */
@@ -214,9 +247,19 @@ export class Session implements SessionHandle {
     const seq = this.#seq + 1;
     const frame = sessionEventFrame(this.#framePrefix, seq, type, payload);
     this.#seq = seq;
+    if (this.link) {
+      // Written to the viewers once the store confirms it (`deliver`).
+      this.link.append(seq, frame);
+      return seq;
+    }
     this.#host.store.append(this.id, seq, frame);
     for (const viewer of this.#viewers) viewer.writeText(frame);
     return seq;
+  }
+
+  /** Writes a frame to every attached viewer. */
+  deliver(frame: string): void {
+    for (const viewer of this.#viewers) viewer.writeText(frame);
   }
 
   /**
@@ -233,34 +276,70 @@ export class Session implements SessionHandle {
     const answer = this.#requests.add(id, frame, options);
     this.#host.requestOpened(id, this);
     this.lastActive = performance.now();
-    for (const viewer of this.#viewers) viewer.writeText(frame);
+    if (this.link) this.link.openRequest(id, frame);
+    else this.deliver(frame);
     return answer;
+  }
+
+  /** Fails an open request here without telling anyone (its cancel is in the store's events already). */
+  dropRequest(id: string, error: RpcError): void {
+    this.#host.requestSettled(id);
+    this.#requests.fail(id, error);
   }
 
   /** Settles the open request `id` with a client's reply; false if it is not open. */
   reply(id: string, result: unknown, error: ErrorObject | undefined): boolean {
     if (!this.#requests.answer(id, result, error)) return false;
     this.#host.requestSettled(id);
+    this.#host.idle(this);
     return true;
   }
 
   /** Ends the session: open requests are cancelled, viewers get `session.closed {reason}`, bound handlers are aborted. */
   close(reason: EndReason = "closed"): void {
     if (this.#ended) return;
+    if (this.link) {
+      // The store appends the cancels and `session.closed` (whichever node owns it), then the viewers here get them.
+      this.#ended = reason;
+      this.link.close(reason).then(() => this.end(reason));
+      return;
+    }
     for (const [id] of [...this.#requests.requests()]) {
       this.#host.requestSettled(id);
       this.emit("request.cancel", { id, reason: "session_closed" });
       this.#requests.fail(id, cancelled(id, "session_closed"));
     }
     this.emit("session.closed", { reason });
+    this.end(reason);
+  }
+
+  /**
+   * Ends the session here without emitting anything: after `close`, or (with a shared store)
+   * when it was closed elsewhere or this node let go of it. Its open requests here fail, its
+   * bound handlers are aborted.
+   */
+  end(reason: EndReason): void {
+    if (this.#controller?.signal.aborted) return;
     this.#ended = reason;
+    for (const [id] of [...this.#requests.requests()]) this.dropRequest(id, cancelled(id, "session_closed"));
     clearTimeout(this.orphanTimer);
     for (const viewer of this.#viewers) viewer.sessions.delete(this);
     this.#viewers.clear();
     for (const task of this.#tasks) task.abort(new RpcError(ErrorCode.SessionNotFound, `Session ${reason}`));
     this.#tasks.clear();
-    this.#controller?.abort(reason);
+    this.#controller ??= new AbortController();
+    this.#controller.abort(reason);
     this.#host.ended(this, reason);
+  }
+
+  /**
+   * With a shared store, another node took the session over: the work here stops (its handlers
+   * are aborted with `error`, its requests fail), the session stays for its viewers here.
+   */
+  stopWork(error: RpcError): void {
+    for (const [id] of [...this.#requests.requests()]) this.dropRequest(id, error);
+    for (const task of this.#tasks) task.abort(error);
+    this.#tasks.clear();
   }
 
   /** Whether `viewer` is attached. */
@@ -289,12 +368,15 @@ export class Session implements SessionHandle {
    * server requests, and returns the `session.resume` answer. All in one synchronous run, so
    * no event can fall between the replay and live delivery, nor arrive twice.
    */
-  resume(viewer: SessionViewer, afterSeq: number, epoch: string): ResumeResult {
-    const { frames, truncated } = this.#host.store.read(this.id, afterSeq);
-    for (const frame of frames) viewer.writeText(frame);
+  resume(viewer: SessionViewer, afterSeq: number, epoch?: string): ResumeResult {
+    // Seqs of another epoch mean nothing here: replay all that is kept, and tell the reader it missed some.
+    const otherEpoch = epoch !== undefined && epoch !== this.epoch;
+    const read = this.#host.store.read(this.id, otherEpoch ? 0 : afterSeq);
+    for (const frame of read.frames) viewer.writeText(frame);
     this.attach(viewer);
     for (const [, frame] of this.#requests.requests()) viewer.writeText(frame);
-    return { session_id: this.id, latest_seq: this.#seq, replayed: frames.length, truncated, epoch };
+    const truncated = read.truncated || otherEpoch;
+    return { session_id: this.id, latest_seq: this.#seq, replayed: read.frames.length, truncated, epoch: this.epoch };
   }
 
   /** Binds a running handler to this session (see `SessionTask`). */
@@ -304,7 +386,7 @@ export class Session implements SessionHandle {
   }
 
   untrack(task: SessionTask): void {
-    this.#tasks.delete(task);
+    if (this.#tasks.delete(task) && this.#tasks.size === 0) this.#host.idle(this);
   }
 }
 

@@ -2,7 +2,8 @@
 export class Inbox<T> {
   /** Items not yet taken, in order of arrival. */
   readonly items: T[] = [];
-  #wake: (() => void) | undefined;
+  /** Every waiting `take` (several may wait on one inbox, each for its own match). */
+  #waiting = new Set<() => void>();
 
   /** Adds an item and wakes a waiting `take`. */
   push(item: T): void {
@@ -10,9 +11,9 @@ export class Inbox<T> {
     this.wake();
   }
 
-  /** Wakes a waiting `take` without an item (the connection ended), so it looks at its `stop` again. */
+  /** Wakes the waiting `take`s without an item (the connection ended), so they look at their `stop` again. */
   wake(): void {
-    this.#wake?.();
+    for (const wake of [...this.#waiting]) wake();
   }
 
   /**
@@ -34,12 +35,14 @@ export class Inbox<T> {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(timeout());
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let wake!: () => void;
       await new Promise<void>((resolve) => {
-        this.#wake = resolve;
+        wake = resolve;
+        this.#waiting.add(wake);
         timer = setTimeout(resolve, left);
       });
       clearTimeout(timer);
-      this.#wake = undefined;
+      this.#waiting.delete(wake);
     }
   }
 }

@@ -1,0 +1,624 @@
+/**
+ * One session kept in step with a shared store on this node (docs/architecture.md, Several
+ * nodes). The node that owns the session (holds its lease) appends its events, fenced, and
+ * writes each to its viewers here once the store confirmed it; a node that only views it
+ * subscribes to its channel and writes what arrives in seq order. Pub/sub delivers at most
+ * once, so seqs are what make delivery exactly-once: a seq already written is skipped, a gap
+ * is filled by reading the store.
+ */
+import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
+import { sessionEventFrame } from "../jsonrpc/message.ts";
+import type { EndReason, ResumeResult, Session, SessionViewer } from "./session.ts";
+import { randomId } from "./session.ts";
+import type { SessionMessage, SharedRead, SharedStore } from "./shared-store.ts";
+
+/** What a link needs from its registry. */
+export interface LinkHost {
+  readonly store: SharedStore;
+  /** A server request of the session is open (seen here): replies to it are routed to the session. */
+  requestSeen(id: string, session: Session): void;
+  /** Something worth an operator's attention happened (events dropped, ownership lost). */
+  logError(message: string, fields: Record<string, unknown>): void;
+}
+
+/** An event emitted here, not yet confirmed by the store. */
+interface Pending {
+  seq: number;
+  frame: string;
+}
+
+/** What a resuming viewer receives while it catches up: event frames with their seqs, and request frames (seq 0). */
+type CatchUp = Pending[];
+
+/** How long a node waits for another node to let go of a session it wants to emit on. */
+const OWNER_WAIT_MS = 30_000;
+
+/** Whether a frame is a server request (not an event). */
+const requestIdOf = (frame: string): string => (JSON.parse(frame) as { id: string }).id;
+
+export class SharedLink {
+  #host: LinkHost;
+  #store: SharedStore;
+  #session: Session;
+  /** The fencing token of the lease this node holds, 0 when it holds none. */
+  #fence = 0;
+  /** Taking the lease is under way. */
+  #acquiring: Promise<void> | undefined;
+  /**
+   * Emitted here, not yet confirmed: `#sent` of them are on their way to the store. One append
+   * is in flight at a time, which keeps them in order without more, and what is emitted
+   * meanwhile goes out together in the next (a round trip of batching, no timer).
+   */
+  #pending: Pending[] = [];
+  #sent = 0;
+  #flushQueued = false;
+  /** Bumped when appends fail: answers to appends sent before are ignored. */
+  #generation = 0;
+  /** Events emitted here were lost before the store took them: the next append starts a new epoch. */
+  #hole = 0;
+  /** Appended since the last lease tick: the lease is kept one more tick. */
+  appendedSinceTick = false;
+  /** The seq of the last event written to the viewers here. */
+  #delivered = 0;
+  #subscribed = false;
+  /** Channel messages waiting while the link reads the store (at start, or to fill a gap). */
+  #queued: SessionMessage[] | undefined;
+  #reading: Promise<void> | undefined;
+  #catchUps = new Map<SessionViewer, CatchUp>();
+  /** Closing: no lease is taken any more. */
+  #closing = false;
+  /** The store could not record the session (created here): the call that created it answers this error. */
+  #notCreated: RpcError | undefined;
+
+  private constructor(host: LinkHost, session: Session) {
+    this.#host = host;
+    this.#store = host.store;
+    this.#session = session;
+    session.link = this;
+  }
+
+  /** A link for a session created here: this node owns it once the store has recorded it. */
+  static created(host: LinkHost, session: Session): SharedLink {
+    const link = new SharedLink(host, session);
+    link.#acquiring = host.store.create(session.id, session.principal, session.epoch).then(
+      (fence) => {
+        link.#fence = fence;
+        link.#acquiring = undefined;
+        link.#queueFlush();
+      },
+      (error: unknown) => {
+        link.#acquiring = undefined;
+        link.#notCreated = storeError(error);
+        link.#failPending("session not recorded: store unavailable", error);
+        session.end("store_lost");
+      },
+    );
+    return link;
+  }
+
+  /** A link for a session this node views, from the store's read of it (`last` is where live delivery starts). */
+  static viewed(host: LinkHost, session: Session, last: number): SharedLink {
+    const link = new SharedLink(host, session);
+    link.#delivered = last;
+    session.seqAt(last);
+    return link;
+  }
+
+  /** Whether this node holds the lease. */
+  get owned(): boolean {
+    return this.#fence > 0;
+  }
+
+  get fence(): number {
+    return this.#fence;
+  }
+
+  /** Nothing of the session is in flight here: no pending event, no viewer catching up. */
+  get settled(): boolean {
+    return this.#pending.length === 0 && this.#catchUps.size === 0 && this.#acquiring === undefined &&
+      this.#reading === undefined;
+  }
+
+  /** An event was emitted here: it goes to the store (taking the lease first if need be), then to the viewers. */
+  append(seq: number, frame: string): void {
+    this.#pending.push({ seq, frame });
+    const { maxEvents, maxBytes } = this.#store.replay;
+    // Events waiting for the store (unreachable, or slower than the emitter) are bounded like the
+    // ring they go to: past twice its bounds the oldest not yet sent are dropped, and the next
+    // append starts a new epoch, so every reader learns it missed some (`truncated`).
+    const waiting = this.#pending.length - this.#sent;
+    if (waiting > maxEvents * 2 || (waiting > maxEvents && this.#pendingBytes() > maxBytes * 2)) {
+      const [dropped] = this.#pending.splice(this.#sent, 1);
+      this.#hole = dropped!.seq;
+    }
+    if (this.#fence > 0) this.#queueFlush();
+    else this.#acquire();
+  }
+
+  /** A server request opened here: recorded in the store (taking the lease first if need be), then sent to the viewers. */
+  openRequest(id: string, frame: string): void {
+    const open = async () => {
+      if (this.#fence === 0) await this.#acquire();
+      await this.#flushed();
+      if (this.#fence === 0 || !(await this.#store.openRequest(this.#session.id, this.#fence, id, frame))) {
+        throw new RpcError(ErrorCode.SessionBusy, "Session busy on another node");
+      }
+      this.#writeRequest(frame);
+    };
+    open().catch((error: unknown) => {
+      this.#session.dropRequest(id, storeError(error));
+    });
+  }
+
+  /** An open request was settled here (timeout, cancel): removed from the store. */
+  settleRequest(id: string): void {
+    this.#store.settleRequest(this.#session.id, id).catch(() => {
+      // Unreachable store: the request stays until the session expires; a reply to it is dropped by the owner.
+    });
+  }
+
+  /** Closes the session in the store once this node's events are in, and writes the closing events here. */
+  async close(reason: EndReason): Promise<void> {
+    this.#closing = true;
+    try {
+      await this.#flushed();
+      const closed = await this.#store.closeSession(this.#session.id, reason);
+      closed?.frames.forEach((frame, i) => this.#deliver(closed.first + i, frame));
+    } catch (error) {
+      this.#host.logError("session close not recorded: store unavailable", { session: this.#session.id, error });
+    } finally {
+      this.#fence = 0;
+      await this.#setSubscribed(false);
+    }
+  }
+
+  /** Another node closed the session while this one owned it: the viewers here get the closing events. */
+  closedElsewhere(first: number, frames: string[]): void {
+    this.#fence = 0;
+    this.#pending = [];
+    this.#sent = 0;
+    this.#wakeFlushed();
+    frames.forEach((frame, i) => this.#deliver(first + i, frame));
+    this.#session.end("closed");
+  }
+
+  /**
+   * `session.resume` here: writes the kept events after `afterSeq` to `viewer`, then what
+   * arrived meanwhile, attaches it, re-sends the open requests. Events are written in seq
+   * order, each once.
+   */
+  async resume(viewer: SessionViewer, afterSeq: number, epoch: string | undefined): Promise<ResumeResult> {
+    const buffer: CatchUp = [];
+    this.#catchUps.set(viewer, buffer);
+    try {
+      await this.#ensureLive();
+      const otherEpoch = epoch !== undefined && epoch !== this.#session.epoch;
+      let after = otherEpoch ? 0 : afterSeq;
+      const requests = await this.#store.requests(this.#session.id);
+      let read = await this.#store.read(this.#session.id, after);
+      if (!read) throw new RpcError(ErrorCode.SessionNotFound, "Session not found");
+      const truncated = otherEpoch || after + 1 < read.first || after > read.last;
+      let replayed = 0;
+      for (;;) {
+        const from = Math.max(after + 1, read.first);
+        for (const frame of read.frames) viewer.writeText(frame);
+        replayed += read.frames.length;
+        if (read.frames.length > 0) after = from + read.frames.length - 1;
+        if (read.frames.length === 0 || after >= read.last) break;
+        const next = await this.#store.read(this.#session.id, after);
+        if (!next) throw new RpcError(ErrorCode.SessionNotFound, "Session not found");
+        read = next;
+      }
+      // The store can be ahead of what reached this node (pub/sub, or an append's answer, still on
+      // its way): catch up first, or those events would reach this viewer twice.
+      for (let tries = 0; tries < 3 && this.#delivered < after; tries++) await this.#fill();
+      // What reached this node while the replay was read: events past it, then live.
+      const sent = new Set<string>();
+      for (const frame of requests) {
+        viewer.writeText(frame);
+        sent.add(requestIdOf(frame));
+      }
+      for (const item of buffer) {
+        if (item.seq === 0) {
+          const id = requestIdOf(item.frame);
+          if (!sent.has(id)) viewer.writeText(item.frame);
+        } else if (item.seq > after) {
+          viewer.writeText(item.frame);
+          after = item.seq;
+        }
+      }
+      this.#catchUps.delete(viewer);
+      this.#session.attach(viewer);
+      for (const frame of requests) this.#host.requestSeen(requestIdOf(frame), this.#session);
+      return {
+        session_id: this.#session.id,
+        latest_seq: Math.max(after, read.last),
+        replayed,
+        truncated,
+        epoch: this.#session.epoch,
+      };
+    } finally {
+      this.#catchUps.delete(viewer);
+    }
+  }
+
+  /** The registry's lease tick found the lease lost (it lapsed; maybe another node took it). */
+  leaseLost(): void {
+    this.#fence = 0;
+    this.#onLost("lease lost");
+  }
+
+  /** Lets the lease go (nothing runs here): another node may take the session without waiting. */
+  async release(): Promise<void> {
+    const fence = this.#fence;
+    if (fence === 0 || this.#pending.length > 0 || this.#acquiring) return;
+    this.#fence = 0;
+    await this.#store.release(this.#session.id, fence).catch(() => {});
+    if (this.#session.viewers > 0) await this.#setSubscribed(true);
+  }
+
+  /** Keeps the channel subscription in step: a node that views without owning listens to it. */
+  viewersChanged(): Promise<void> {
+    return this.#setSubscribed(this.#fence === 0 && this.#session.viewers + this.#catchUps.size > 0);
+  }
+
+  /** This node lets go of the session: its lease and its subscription. */
+  async detach(): Promise<void> {
+    await this.release();
+    await this.#setSubscribed(false);
+  }
+
+  /** The store is reachable again: re-send what waits, read what this node missed. */
+  recovered(): void {
+    if (this.#fence > 0) {
+      this.#sent = 0;
+      this.#queueFlush();
+    } else if (this.#pending.length > 0) {
+      this.#acquire();
+    }
+    if (this.#subscribed) this.#fill();
+  }
+
+  // ---- owning: appends ----
+
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // One append per turn of the event loop carries every event emitted in it.
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#fence === 0 || this.#sent > 0 || this.#pending.length === 0) return;
+    if (this.#hole > 0) {
+      this.#resetAfterLoss();
+      return;
+    }
+    const batch = this.#pending.slice(this.#sent);
+    this.#sent = this.#pending.length;
+    const generation = this.#generation;
+    this.appendedSinceTick = true;
+    this.#store.append(this.#session.id, this.#fence, batch[0]!.seq, batch.map((item) => item.frame)).then(
+      (result) => {
+        if (generation !== this.#generation) return;
+        if (typeof result === "number") {
+          this.#confirmed(result);
+          this.#flush();
+        } else this.#appendRefused(result);
+      },
+      () => {
+        // Unreachable store: everything not confirmed is sent again once it is back (`recovered`).
+        if (generation === this.#generation) this.#sent = 0;
+      },
+    );
+  }
+
+  /** The store holds every event up to `last`: write the pending ones up to it to the viewers here. */
+  #confirmed(last: number): void {
+    let count = 0;
+    while (count < this.#pending.length && this.#pending[count]!.seq <= last) count++;
+    const done = this.#pending.splice(0, count);
+    this.#sent -= count;
+    for (const item of done) this.#deliver(item.seq, item.frame);
+    if (this.#pending.length === 0) this.#wakeFlushed();
+    else this.#wakeStored(last);
+  }
+
+  #appendRefused(why: "fenced" | "gone" | "closed" | "gap"): void {
+    this.#generation++;
+    this.#sent = 0;
+    if (why === "closed") {
+      this.#pending = [];
+      this.#session.end("closed");
+    } else if (why === "gone") {
+      this.#storeLost();
+    } else if (why === "gap") {
+      // The store misses events before these (dropped here while it was away): start a new epoch.
+      this.#hole = Math.max(this.#hole, 1);
+      this.#resetAfterLoss();
+    } else {
+      this.#fence = 0;
+      this.#onLost("lease lost");
+    }
+  }
+
+  /** Records the session anew after a loss (new epoch), then appends what waits. */
+  #resetAfterLoss(): void {
+    const first = this.#pending[0]?.seq ?? this.#session.latestSeq + 1;
+    const epoch = randomId();
+    const generation = ++this.#generation;
+    this.#sent = this.#pending.length; // nothing goes out until the reset is in
+    this.#store.reset(this.#session.id, this.#session.principal, epoch, first - 1).then(
+      (fence) => {
+        if (generation !== this.#generation) return;
+        this.#host.logError("session history lost in the store: new epoch", {
+          session: this.#session.id,
+          from_seq: first,
+        });
+        this.#hole = 0;
+        this.#fence = fence;
+        this.#session.epoch = epoch;
+        this.#sent = 0;
+        this.#flush();
+      },
+      () => {
+        if (generation === this.#generation) this.#sent = 0;
+      },
+    );
+  }
+
+  /** Another node owns the session now: the work here stops, the events not in the store are dropped (and said so). */
+  #onLost(why: string): void {
+    const dropped = this.#pending.length;
+    this.#pending = [];
+    this.#sent = 0;
+    this.#wakeFlushed();
+    this.#host.logError("session taken over by another node", { session: this.#session.id, why, dropped });
+    this.#session.stopWork(new RpcError(ErrorCode.SessionBusy, "Session taken over by another node"));
+    this.#session.seqAt(this.#delivered);
+    void this.viewersChanged().then(() => this.#fill());
+  }
+
+  /**
+   * The store has no such session: it lost it (or it was closed and this node missed it). The
+   * viewers here are told with `session.closed {reason: "store_lost"}` (not stored: there is
+   * nowhere to), the work here stops, the session ends here too.
+   */
+  #storeLost(): void {
+    if (this.#session.closed) return;
+    const dropped = this.#pending.length;
+    this.#pending = [];
+    this.#sent = 0;
+    this.#fence = 0;
+    this.#wakeFlushed();
+    this.#host.logError("session lost by the store", { session: this.#session.id, dropped });
+    const seq = this.#delivered + 1;
+    this.#deliver(seq, sessionEventFrame(this.#session.framePrefix, seq, "session.closed", { reason: "store_lost" }));
+    this.#session.end("store_lost");
+  }
+
+  #failPending(message: string, error: unknown): void {
+    const dropped = this.#pending.length;
+    this.#pending = [];
+    this.#sent = 0;
+    this.#wakeFlushed();
+    this.#host.logError(message, { session: this.#session.id, dropped, error });
+    this.#session.stopWork(storeError(error));
+  }
+
+  #flushWaiters: (() => void)[] = [];
+  /** Who waits for a seq to be stored (`stored`), in seq order. */
+  #storedWaiters: { seq: number; wake: () => void }[] = [];
+
+  /**
+   * Resolves once the session is recorded and the events emitted here so far are stored and
+   * written to the viewers here (or dropped); with the error to answer if the session could not
+   * be recorded. Undefined when nothing is on its way.
+   */
+  stored(): Promise<RpcError | undefined> | undefined {
+    if (this.#notCreated) return Promise.resolve(this.#notCreated);
+    const last = this.#pending.at(-1);
+    const creating = this.#acquiring;
+    if (!last) return creating?.then(() => this.#notCreated);
+    return new Promise<void>((wake) => this.#storedWaiters.push({ seq: last.seq, wake })).then(() => this.#notCreated);
+  }
+
+  /** Resolves once every event emitted here so far is in the store (or dropped). */
+  #flushed(): Promise<void> {
+    if (this.#pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  #wakeFlushed(): void {
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const wake of waiters) wake();
+    this.#wakeStored(Infinity);
+  }
+
+  #wakeStored(upTo: number): void {
+    let count = 0;
+    while (count < this.#storedWaiters.length && this.#storedWaiters[count]!.seq <= upTo) count++;
+    for (const { wake } of this.#storedWaiters.splice(0, count)) wake();
+  }
+
+  #pendingBytes(): number {
+    let bytes = 0;
+    for (const item of this.#pending) bytes += item.frame.length;
+    return bytes;
+  }
+
+  // ---- taking the lease ----
+
+  /** Takes the lease, waiting (bounded) for another node to let go; then sends what waits. */
+  #acquire(): Promise<void> {
+    if (this.#acquiring) return this.#acquiring;
+    if (this.#closing) return Promise.resolve();
+    const run = async () => {
+      const deadline = Date.now() + OWNER_WAIT_MS;
+      for (;;) {
+        const got = await this.#store.acquire(this.#session.id);
+        if (got.kind === "missing") {
+          this.#storeLost();
+          return;
+        }
+        if (got.kind === "owned") {
+          await this.#takeOver(got.fence, got.last, got.lapsed, got.requests);
+          return;
+        }
+        if (Date.now() > deadline) throw new RpcError(ErrorCode.SessionBusy, "Session busy on another node");
+        await new Promise((resolve) => setTimeout(resolve, Math.min(got.retryMs, 100)));
+      }
+    };
+    this.#acquiring = run().catch((error: unknown) => this.#failPending("events dropped: session not owned", error))
+      .finally(() => {
+        this.#acquiring = undefined;
+        this.#wakeFlushed();
+      });
+    return this.#acquiring;
+  }
+
+  /**
+   * This node owns the session from now: it catches up with the store, tells the viewers
+   * if the previous owner died mid-work (`session.interrupted`, its requests cancelled),
+   * renumbers what it emitted meanwhile after the store's last seq, and sends it.
+   */
+  async #takeOver(fence: number, last: number, lapsed: boolean, requests: string[]): Promise<void> {
+    if (this.#delivered < last) await this.#fill();
+    this.#fence = fence;
+    await this.#setSubscribed(false);
+    const waiting = this.#pending;
+    this.#pending = [];
+    this.#sent = 0;
+    this.#session.seqAt(last);
+    const prefix = this.#session.framePrefix;
+    const stamp = (type: string, payload: unknown) => {
+      const seq = this.#session.latestSeq + 1;
+      this.#session.seqAt(seq);
+      this.#pending.push({ seq, frame: sessionEventFrame(prefix, seq, type, payload) });
+    };
+    if (lapsed) {
+      stamp("session.interrupted", { reason: "owner_lost" });
+      for (const id of requests) {
+        stamp("request.cancel", { id, reason: "owner_lost" });
+        this.settleRequest(id);
+      }
+    }
+    for (const item of waiting) {
+      const seq = this.#session.latestSeq + 1;
+      this.#session.seqAt(seq);
+      // `prefix` + old seq + the rest: only the seq changes.
+      const rest = item.frame.slice(prefix.length + String(item.seq).length);
+      this.#pending.push({ seq, frame: prefix + seq + rest });
+    }
+    this.#flush();
+  }
+
+  // ---- viewing: the channel ----
+
+  async #setSubscribed(on: boolean): Promise<void> {
+    if (on === this.#subscribed) return;
+    this.#subscribed = on;
+    if (!on) {
+      await this.#store.unsubscribe(this.#session.id).catch(() => {});
+      return;
+    }
+    this.#queued = [];
+    try {
+      await this.#store.subscribe(this.#session.id, (message) => this.#onMessage(message));
+    } catch (error) {
+      this.#subscribed = false;
+      this.#queued = undefined;
+      throw storeError(error);
+    }
+    // Events published before the subscription took are in the store.
+    await this.#fill();
+  }
+
+  /** Subscribed or owning, and caught up with the store. */
+  async #ensureLive(): Promise<void> {
+    if (this.#fence === 0 && !this.#acquiring) await this.viewersChanged();
+    if (this.#reading) await this.#reading;
+  }
+
+  #onMessage(message: SessionMessage): void {
+    if (this.#queued) {
+      this.#queued.push(message);
+      return;
+    }
+    if (message.kind === "request") {
+      this.#writeRequest(message.frame);
+      return;
+    }
+    if (message.first > this.#delivered + 1) {
+      // Pub/sub lost something (or it was published before we listened): read it from the store.
+      this.#queued = [message];
+      void this.#fill();
+      return;
+    }
+    message.frames.forEach((frame, i) => this.#deliver(message.first + i, frame));
+    if (message.closed) this.#session.end("closed");
+  }
+
+  /** Reads the store after the last seq written here, writes what is new, then what queued meanwhile. */
+  #fill(): Promise<void> {
+    if (this.#reading) return this.#reading;
+    this.#queued ??= [];
+    const run = async () => {
+      for (;;) {
+        const read: SharedRead | undefined = await this.#store.read(this.#session.id, this.#delivered);
+        if (!read) {
+          this.#storeLost();
+          return;
+        }
+        if (read.first > this.#delivered + 1) {
+          // Evicted before this node read them: the viewers here resume to learn it (`truncated`).
+          this.#host.logError("events evicted before this node read them", {
+            session: this.#session.id,
+            from_seq: this.#delivered + 1,
+            to_seq: read.first - 1,
+          });
+          this.#delivered = read.first - 1;
+        }
+        const start = Math.max(this.#delivered + 1, read.first);
+        read.frames.forEach((frame, i) => this.#deliver(start + i, frame));
+        if (read.frames.length === 0 || this.#delivered >= read.last) return;
+      }
+    };
+    this.#reading = run().catch(() => {
+      // Unreachable store: `recovered` reads again.
+    }).finally(() => {
+      this.#reading = undefined;
+      const queued = this.#queued ?? [];
+      this.#queued = undefined;
+      for (const message of queued) this.#onMessage(message);
+    });
+    return this.#reading;
+  }
+
+  // ---- writing to the viewers here ----
+
+  /** Writes event `seq` to the viewers here unless it was written already; viewers catching up buffer it. */
+  #deliver(seq: number, frame: string): void {
+    if (seq <= this.#delivered) return;
+    this.#delivered = seq;
+    if (seq > this.#session.latestSeq) this.#session.seqAt(seq);
+    this.#session.deliver(frame);
+    for (const buffer of this.#catchUps.values()) buffer.push({ seq, frame });
+  }
+
+  #writeRequest(frame: string): void {
+    this.#host.requestSeen(requestIdOf(frame), this.#session);
+    this.#session.deliver(frame);
+    for (const buffer of this.#catchUps.values()) buffer.push({ seq: 0, frame });
+  }
+}
+
+/** The JSON-RPC error a store failure answers with. */
+export function storeError(error: unknown): RpcError {
+  if (error instanceof RpcError) return error;
+  return new RpcError(ErrorCode.StoreUnavailable, "Session store unavailable");
+}

@@ -1,0 +1,270 @@
+/**
+ * Sessions shared across gateway nodes on Redis: three gateway processes of the runtime under
+ * test and one private redis-server. A client hops between nodes mid-stream, viewers sit on
+ * two nodes, an approval is answered on another node than the one that asked, an owner is
+ * killed or paused, Redis restarts.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { type Frame, TestClient } from "./helpers/client.ts";
+import { GatewayNode } from "./helpers/gateway-node.ts";
+import { RedisServer } from "./helpers/redis-server.ts";
+import { until } from "./helpers/runtime.ts";
+
+const LEASE_MS = 600;
+
+/** Takes the events of `sessionId` out of `client`'s inbox, waiting until `done(events)` holds. */
+async function eventsUntil(
+  client: TestClient,
+  sessionId: string,
+  done: (events: Frame[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<Frame[]> {
+  const events: Frame[] = [];
+  const isEvent = (frame: Frame) => frame.method === "event" && frame.params?.session_id === sessionId;
+  const deadline = Date.now() + timeoutMs;
+  while (!done(events)) {
+    events.push((await client.take(isEvent, Math.max(1, deadline - Date.now()))).params);
+    events.push(...client.takeAll(isEvent).map((frame) => frame.params));
+  }
+  return events;
+}
+
+/** Asserts `seqs` is exactly `from`, `from + 1`, … (every seq once, in order). */
+function assertContiguous(seqs: number[], from = 1): void {
+  const gaps = seqs.flatMap((seq, i) => (seq === from + i ? [] : [`#${i}: ${seq}, expected ${from + i}`]));
+  assert.deepEqual(gaps.slice(0, 5), [], `seqs not contiguous from ${from}`);
+}
+
+async function createSession(client: TestClient): Promise<string> {
+  const created = await client.call("session.create", {});
+  assert.equal(typeof created.result?.session_id, "string", JSON.stringify(created));
+  return created.result.session_id;
+}
+
+describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
+  let redis: RedisServer;
+  let nodes: GatewayNode[] = [];
+  const clients: TestClient[] = [];
+
+  const open = async (node: GatewayNode) => {
+    const { client, ready } = await TestClient.ready(node.wsUrl);
+    clients.push(client);
+    return { client, ready };
+  };
+
+  before(async () => {
+    redis = await RedisServer.start();
+    nodes = await Promise.all([0, 1, 2].map(() => GatewayNode.start(redis.url, LEASE_MS)));
+  });
+
+  after(async () => {
+    for (const client of clients) client.socket.close();
+    await Promise.all(nodes.map((node) => node.stop()));
+    await redis.stop();
+  });
+
+  test("a client hopping A → B → C mid-stream gets every event once, in order, in one epoch", async () => {
+    const [a, b, c] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    let { client, ready } = await open(a);
+    const storeEpoch = ready.epoch;
+    const sessionId = await createSession(client);
+    const total = 10_000;
+    client.send({
+      jsonrpc: "2.0",
+      id: "stream",
+      method: "demo.slow",
+      params: { session_id: sessionId, count: total / 5, every_ms: 1, per: 5 },
+    });
+    const seqs: number[] = [];
+    let epoch: string | undefined;
+    const hops = [b, c, a, b, c];
+    for (const [i, next] of hops.entries()) {
+      // A cut at a random point of each sixth of the stream.
+      const cut = Math.floor(((i + 1) * total) / 6 + (Math.random() - 0.5) * 800);
+      const events = await eventsUntil(client, sessionId, (got) => seqs.length + got.length >= cut);
+      seqs.push(...events.map((event) => event.seq));
+      client.socket.close();
+      ({ client, ready } = await open(next));
+      assert.equal(ready.epoch, storeEpoch, "gateway.ready's epoch is the same on every node");
+      const resumed = await client.call("session.resume", { session_id: sessionId, after_seq: seqs.at(-1) ?? 0 });
+      assert.equal(resumed.result?.truncated, false, JSON.stringify(resumed));
+      epoch ??= resumed.result.epoch;
+      assert.equal(resumed.result.epoch, epoch, "the session's epoch does not change across nodes");
+    }
+    const rest = await eventsUntil(client, sessionId, (got) => seqs.length + got.length >= total);
+    seqs.push(...rest.map((event) => event.seq));
+    assert.equal(seqs.length, total);
+    assertContiguous(seqs);
+  });
+
+  test("viewers on A and C of one session both get every event", async () => {
+    const [a, , c] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const { client: onC } = await open(c);
+    const sessionId = await createSession(onA);
+    const resumed = await onC.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    assert.equal(resumed.result?.latest_seq, 0);
+    const emitted = await onA.call("demo.emit", { session_id: sessionId, count: 2_000, chunk: 100 }, 10_000);
+    assert.equal(emitted.result?.last, 2_000);
+    for (const client of [onA, onC]) {
+      const events = await eventsUntil(client, sessionId, (got) => got.length >= 2_000);
+      assertContiguous(events.map((event) => event.seq));
+      assert.equal(await client.silentFor(100), true, "no event arrives twice");
+    }
+  });
+
+  test("an approval asked on A is answered on B, exactly once, though the client answers on both", async () => {
+    const [a, b] = nodes as [GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const { client: onB } = await open(b);
+    const sessionId = await createSession(onA);
+    await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    const asked = onA.call("demo.ask", { session_id: sessionId }, 10_000);
+    const onBRequest = await onB.take((frame) => frame.method === "approval");
+    const onARequest = await onA.take((frame) => frame.method === "approval");
+    assert.equal(onBRequest.id, onARequest.id);
+    onB.send({ jsonrpc: "2.0", id: onBRequest.id, result: { decision: "allow", from: "B" } });
+    const results = await eventsUntil(onA, sessionId, (got) => got.some((event) => event.type === "approval.result"));
+    onA.send({ jsonrpc: "2.0", id: onARequest.id, result: { decision: "deny", from: "A" } });
+    assert.deepEqual((await asked).result, { answer: { decision: "allow", from: "B" } });
+    assert.deepEqual(results.filter((event) => event.type === "approval.result").map((event) => event.payload), [
+      { answer: { decision: "allow", from: "B" } },
+    ]);
+    // A late reply (on either node) settles nothing more.
+    assert.equal(await onA.silentFor(200), true);
+  });
+
+  test("a server request opened while the client is away is re-sent on resume on another node", async () => {
+    const [a, , c] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: first } = await open(a);
+    const sessionId = await createSession(first);
+    first.send({ jsonrpc: "2.0", id: "ask", method: "demo.ask", params: { session_id: sessionId } });
+    const request = await first.take((frame) => frame.method === "approval");
+    first.socket.close();
+    const { client: onC } = await open(c);
+    const resumed = await onC.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    assert.equal(resumed.result?.session_id, sessionId);
+    const again = await onC.take((frame) => frame.method === "approval");
+    assert.equal(again.id, request.id);
+    onC.send({ jsonrpc: "2.0", id: again.id, result: "yes" });
+    const events = await eventsUntil(onC, sessionId, (got) => got.some((event) => event.type === "approval.result"));
+    assert.deepEqual(events.at(-1).payload, { answer: "yes" });
+  });
+
+  test("kill -9 of the owner mid-turn: another node takes the session over, the client is told, nothing doubles", async () => {
+    const [, b, c] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    // A node of its own, to kill.
+    const doomed = await GatewayNode.start(redis.url, LEASE_MS);
+    try {
+      const { client: onDoomed } = await open(doomed);
+      const { client: onB } = await open(b);
+      const sessionId = await createSession(onDoomed);
+      await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
+      onDoomed.send({
+        jsonrpc: "2.0",
+        id: "turn",
+        method: "demo.slow",
+        params: { session_id: sessionId, count: 100_000, every_ms: 5 },
+      });
+      const before = await eventsUntil(onB, sessionId, (got) => got.length >= 20);
+      doomed.signal("SIGKILL");
+      await doomed.exited;
+      // A call for the session on B: B waits for the dead owner's lease to lapse, then takes over.
+      const emitted = await onB.call("demo.emit", { session_id: sessionId, count: 5 }, 10_000);
+      assert.equal(typeof emitted.result?.last, "number", JSON.stringify(emitted));
+      const afterKill = await eventsUntil(onB, sessionId, (got) => got.filter((e) => e.payload?.pad === "").length >= 5);
+      const events = [...before, ...afterKill];
+      assertContiguous(events.map((event) => event.seq));
+      const interrupted = events.findIndex((event) => event.type === "session.interrupted");
+      assert.notEqual(interrupted, -1, `session.interrupted was emitted: ${JSON.stringify(events.slice(-8))}`);
+      assert.deepEqual(events[interrupted].payload, { reason: "owner_lost" });
+      assert.ok(events.slice(interrupted).every((event) => event.payload?.node === undefined), "no event of the dead turn after it");
+      // A viewer that comes later (on C) replays the same history.
+      const { client: onC } = await open(c);
+      const resumed = await onC.call("session.resume", { session_id: sessionId, after_seq: 0 });
+      assert.equal(resumed.result.latest_seq, events.at(-1).seq);
+    } finally {
+      await doomed.stop();
+    }
+  });
+
+  test("a stale owner (paused past its lease) cannot append after another node took over", async () => {
+    const [, b] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const paused = await GatewayNode.start(redis.url, LEASE_MS);
+    try {
+      const { client: onPaused } = await open(paused);
+      const { client: onB } = await open(b);
+      const sessionId = await createSession(onPaused);
+      await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
+      onPaused.send({
+        jsonrpc: "2.0",
+        id: "turn",
+        method: "demo.slow",
+        params: { session_id: sessionId, count: 100_000, every_ms: 5 },
+      });
+      const before = await eventsUntil(onB, sessionId, (got) => got.length >= 10);
+      paused.signal("SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, LEASE_MS * 2));
+      const emitted = await onB.call("demo.emit", { session_id: sessionId, count: 5 }, 10_000);
+      assert.equal(typeof emitted.result?.last, "number", JSON.stringify(emitted));
+      paused.signal("SIGCONT");
+      await until(
+        () => paused.logs().some((entry) => entry.message === "session taken over by another node"),
+        5_000,
+        "the paused node to find its lease gone",
+      ).catch((error) => {
+        throw new Error(`${error.message}; its log: ${JSON.stringify(paused.logs())}`);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const afterPause = [...onB.takeAll((frame) => frame.method === "event" && frame.params.session_id === sessionId)]
+        .map((frame) => frame.params);
+      const events = [...before, ...afterPause];
+      assertContiguous(events.map((event) => event.seq));
+      const interrupted = events.findIndex((event) => event.type === "session.interrupted");
+      assert.notEqual(interrupted, -1);
+      assert.ok(events.slice(interrupted).every((event) => event.payload?.node === undefined), "the stale owner appended nothing");
+      assert.equal(events.slice(interrupted).filter((event) => event.type === "message.delta").length, 5);
+    } finally {
+      await paused.stop();
+    }
+  });
+
+  test("Redis restarting without persistence: clear errors while it is away, then recovery", async () => {
+    const [a, b] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const { client: onB } = await open(b);
+    const sessionId = await createSession(onA);
+    await onA.call("demo.emit", { session_id: sessionId, count: 10 });
+    await eventsUntil(onA, sessionId, (got) => got.length >= 10);
+    await redis.stop();
+    const away = await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    assert.equal(away.error?.code, -32005, JSON.stringify(away));
+    assert.equal(away.error.message, "Session store unavailable");
+    await redis.restart();
+    // The store lost the session: its viewers on A are told, and a resume anywhere finds nothing.
+    onA.send({ jsonrpc: "2.0", id: "more", method: "demo.emit", params: { session_id: sessionId, count: 1 } });
+    const lost = await eventsUntil(onA, sessionId, (got) => got.some((event) => event.type === "session.closed"));
+    assert.deepEqual(lost.at(-1).payload, { reason: "store_lost" });
+    // Until both nodes are connected again, calls that need the store answer -32005.
+    const deadline = Date.now() + 5_000;
+    const onceReachable = async (call: () => Promise<Frame>) => {
+      for (;;) {
+        const answer = await call();
+        if (answer.error?.code !== -32005 || Date.now() > deadline) return answer;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const resumed = await onceReachable(() => onB.call("session.resume", { session_id: sessionId, after_seq: 10 }));
+    assert.equal(resumed.error?.code, -32001, JSON.stringify(resumed));
+    // New sessions work across nodes again.
+    const created = await onceReachable(() => onA.call("session.create", {}));
+    const fresh = created.result?.session_id;
+    assert.equal(typeof fresh, "string", JSON.stringify(created));
+    const attached = await onceReachable(() => onB.call("session.resume", { session_id: fresh, after_seq: 0 }));
+    assert.equal(attached.result?.session_id, fresh, JSON.stringify(attached));
+    await onA.call("demo.emit", { session_id: fresh, count: 50 });
+    const events = await eventsUntil(onB, fresh, (got) => got.length >= 50);
+    assertContiguous(events.map((event) => event.seq));
+  });
+});
