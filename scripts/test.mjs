@@ -66,7 +66,13 @@ let passed = 0;
 let failed = 0;
 const checks = [
   ["tsc", bin("tsc"), ["-p", "tsconfig.json"]],
-  ["deno check", bin("deno"), ["check", "src/runtime/deno.ts", "src/app/main.ts", "bench/servers/floor-deno.ts"]],
+  ["deno check", bin("deno"), [
+    "check",
+    "src/runtime/deno.ts",
+    "src/runtime/redis.ts",
+    "src/app/main.ts",
+    "bench/servers/floor-deno.ts",
+  ]],
   ["deno lint", bin("deno"), ["lint"]],
   ["deno fmt --check", bin("deno"), ["fmt", "--check"]],
   ["deno doc --lint", process.execPath, [join("scripts", "doc-lint.mjs")]],

@@ -44,6 +44,15 @@ export type {
 } from "./sessions/session.ts";
 export { MemoryStore } from "./sessions/store.ts";
 export type { ReplayLimits, ReplayRead, SessionStore } from "./sessions/store.ts";
+export type {
+  Acquired,
+  Appended,
+  NodeMessage,
+  SessionMessage,
+  SharedMeta,
+  SharedRead,
+  SharedStore,
+} from "./sessions/shared-store.ts";
 export { constantTimeEqual, SUBPROTOCOL, Tickets, TOKEN_PROTOCOL_PREFIX, tokenAuth } from "./gateway/auth.ts";
 export type { TokenAuthOptions } from "./gateway/auth.ts";
 export { LOOPBACK_HOSTS } from "./gateway/hono.ts";

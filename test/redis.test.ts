@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Frame, TestClient } from "./helpers/client.ts";
 import { GatewayNode } from "./helpers/gateway-node.ts";
-import { RedisServer } from "./helpers/redis-server.ts";
+import { freePort, RedisServer } from "./helpers/redis-server.ts";
+import { redisStore } from "../src/runtime/redis.ts";
 import { until } from "./helpers/runtime.ts";
 
 const LEASE_MS = 600;
@@ -41,6 +42,17 @@ async function createSession(client: TestClient): Promise<string> {
   assert.equal(typeof created.result?.session_id, "string", JSON.stringify(created));
   return created.result.session_id;
 }
+
+test("a Redis that cannot be reached at start is one line of error, at once", async () => {
+  const url = `redis://127.0.0.1:${await freePort()}`;
+  const started = Date.now();
+  await assert.rejects(redisStore({ url }), (error: Error) => {
+    assert.match(error.message, new RegExp(`^cannot reach Redis at ${url}: \\S`));
+    assert.doesNotMatch(error.message, /\n/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 5_000);
+});
 
 describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
   let redis: RedisServer;
@@ -121,8 +133,8 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     const sessionId = await createSession(onA);
     await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
     const asked = onA.call("demo.ask", { session_id: sessionId }, 10_000);
-    const onBRequest = await onB.take((frame) => frame.method === "approval");
-    const onARequest = await onA.take((frame) => frame.method === "approval");
+    const onBRequest = await onB.take((frame) => frame.method === "approval", 10_000);
+    const onARequest = await onA.take((frame) => frame.method === "approval", 10_000);
     assert.equal(onBRequest.id, onARequest.id);
     onB.send({ jsonrpc: "2.0", id: onBRequest.id, result: { decision: "allow", from: "B" } });
     const results = await eventsUntil(onA, sessionId, (got) => got.some((event) => event.type === "approval.result"));
@@ -173,13 +185,20 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
       // A call for the session on B: B waits for the dead owner's lease to lapse, then takes over.
       const emitted = await onB.call("demo.emit", { session_id: sessionId, count: 5 }, 10_000);
       assert.equal(typeof emitted.result?.last, "number", JSON.stringify(emitted));
-      const afterKill = await eventsUntil(onB, sessionId, (got) => got.filter((e) => e.payload?.pad === "").length >= 5);
+      const afterKill = await eventsUntil(
+        onB,
+        sessionId,
+        (got) => got.filter((e) => e.payload?.pad === "").length >= 5,
+      );
       const events = [...before, ...afterKill];
       assertContiguous(events.map((event) => event.seq));
       const interrupted = events.findIndex((event) => event.type === "session.interrupted");
       assert.notEqual(interrupted, -1, `session.interrupted was emitted: ${JSON.stringify(events.slice(-8))}`);
       assert.deepEqual(events[interrupted].payload, { reason: "owner_lost" });
-      assert.ok(events.slice(interrupted).every((event) => event.payload?.node === undefined), "no event of the dead turn after it");
+      assert.ok(
+        events.slice(interrupted).every((event) => event.payload?.node === undefined),
+        "no event of the dead turn after it",
+      );
       // A viewer that comes later (on C) replays the same history.
       const { client: onC } = await open(c);
       const resumed = await onC.call("session.resume", { session_id: sessionId, after_seq: 0 });
@@ -223,11 +242,39 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
       assertContiguous(events.map((event) => event.seq));
       const interrupted = events.findIndex((event) => event.type === "session.interrupted");
       assert.notEqual(interrupted, -1);
-      assert.ok(events.slice(interrupted).every((event) => event.payload?.node === undefined), "the stale owner appended nothing");
+      assert.ok(
+        events.slice(interrupted).every((event) => event.payload?.node === undefined),
+        "the stale owner appended nothing",
+      );
       assert.equal(events.slice(interrupted).filter((event) => event.type === "message.delta").length, 5);
     } finally {
       await paused.stop();
     }
+  });
+
+  test("events waiting for a stalled Redis are bounded; past the bound the session goes on in a new epoch, truncated", async () => {
+    const [a, b] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const { client: onB } = await open(b);
+    const sessionId = await createSession(onA);
+    await onA.call("demo.emit", { session_id: sessionId, count: 10 });
+    const before = await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    const epoch = before.result.epoch;
+    // Redis holds every write for a while: appends wait on node A; past four rings' worth (2,048) those waiting go.
+    await redis.command(["CLIENT", "PAUSE", "1000", "WRITE"]);
+    const emitted = await onA.call("demo.emit", { session_id: sessionId, count: 3_000 }, 10_000);
+    assert.equal(emitted.result?.last, 3_010);
+    const messages = a.logs().filter((entry) => entry.session === sessionId).map((entry) => entry.message);
+    assert.ok(messages.includes("events dropped: the store is not keeping up"), JSON.stringify(messages));
+    assert.ok(messages.includes("session history lost in the store: new epoch"), JSON.stringify(messages));
+    const { client: later } = await open(b);
+    const resumed = await later.call("session.resume", { session_id: sessionId, after_seq: 10, epoch });
+    assert.equal(resumed.result?.truncated, true, JSON.stringify(resumed));
+    assert.notEqual(resumed.result.epoch, epoch);
+    assert.equal(resumed.result.latest_seq, 3_010);
+    // What was kept is the newest, contiguous up to the last.
+    const events = await eventsUntil(later, sessionId, (got) => got.at(-1)?.seq === 3_010);
+    assertContiguous(events.map((event) => event.seq), events[0].seq);
   });
 
   test("Redis restarting without persistence: clear errors while it is away, then recovery", async () => {

@@ -13,7 +13,10 @@ export interface ResumeReport {
   truncated: boolean;
   /** Events replayed before the resume's answer (0 on error). */
   replayed: number;
-  /** The gateway restarted (new epoch): seqs began again. */
+  /**
+   * The gateway restarted (new epoch in `gateway.ready`), or the session's own epoch changed (a shared store lost some
+   * of its events): the seqs seen before mean nothing now.
+   */
   epochChanged: boolean;
   /** The session is gone (-32001 or another error); it is no longer followed. */
   error?: RpcError;

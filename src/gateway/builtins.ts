@@ -43,7 +43,11 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
     builtin(
       "session.resume",
       "concurrent",
-      v.object({ session_id: SessionId, after_seq: v.optional(Seq, 0), epoch: v.optional(v.pipe(v.string(), v.maxLength(128))) }),
+      v.object({
+        session_id: SessionId,
+        after_seq: v.optional(Seq, 0),
+        epoch: v.optional(v.pipe(v.string(), v.maxLength(128))),
+      }),
       (p, ctx) => {
         const result = ctx.connection.sessionRegistry.resume(ctx.connection, p.session_id, p.after_seq, p.epoch);
         if (result instanceof Promise) ctx.connection.holdCalls(result);

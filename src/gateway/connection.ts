@@ -593,8 +593,9 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     // With a shared store a session's events reach its viewers once stored: the answer waits for
     // those the handler emitted, so it follows them as it does with the in-memory store.
     const stored = session?.link?.stored();
-    if (stored) stored.then((failed) => failed ? this.#answer(call, undefined, failed) : this.#answer(call, value, error));
-    else this.#answer(call, value, error);
+    if (stored) {
+      stored.then((failed) => failed ? this.#answer(call, undefined, failed) : this.#answer(call, value, error));
+    } else this.#answer(call, value, error);
   }
 
   #answer(call: Call, value: unknown, error: unknown): void {

@@ -66,6 +66,7 @@ export class RedisStore implements SharedStore {
   readonly shared = true as const;
   readonly node: string = randomId();
   readonly leaseMs: number;
+  /** How long a session with no viewer on any node and no work is kept (0: until closed). */
   readonly graceMs: number;
   readonly replay: ReplayLimits;
   epoch = "";
@@ -136,7 +137,13 @@ export class RedisStore implements SharedStore {
 
   async create(id: string, principal: string, epoch: string): Promise<number> {
     const k = this.#keys(id);
-    const created = await this.#run(scripts.CREATE, [k.m, k.l], [principal, epoch, this.node, this.leaseMs, this.graceMs]);
+    const created = await this.#run(scripts.CREATE, [k.m, k.l], [
+      principal,
+      epoch,
+      this.node,
+      this.leaseMs,
+      this.graceMs,
+    ]);
     if (created !== 1) throw new Error("session id taken");
     return 1;
   }

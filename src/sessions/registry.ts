@@ -154,7 +154,13 @@ export class SessionRegistry implements GatewaySessions {
   /** Creates a session owned by `viewer`'s principal, with `viewer` attached. */
   create(viewer: SessionViewer, options: CreateSessionOptions = {}): Session {
     if (this.#sessions.size >= this.#maxSessions) this.#leastRecent()?.close("evicted");
-    const session = new Session(this.#host, randomId(), viewer.principal, this.shared ? randomId() : this.epoch, options);
+    const session = new Session(
+      this.#host,
+      randomId(),
+      viewer.principal,
+      this.shared ? randomId() : this.epoch,
+      options,
+    );
     if (this.#linkHost) SharedLink.created(this.#linkHost, session);
     else this.store.create(session.id, session.principal);
     this.#sessions.set(session.id, session);
@@ -344,7 +350,9 @@ export class SessionRegistry implements GatewaySessions {
       for (const session of this.#sessions.values()) session.link?.recovered();
     };
     // One tick renews the leases this node holds and keeps the sessions viewed here from expiring.
-    this.#leaseTimer = setInterval(() => this.#leaseTick(store), Math.max(50, store.leaseMs / 3));
+    // Often enough for the lease and for the expiry of sessions viewed here.
+    const every = Math.min(store.leaseMs, store.graceMs > 0 ? store.graceMs : Infinity) / 3;
+    this.#leaseTimer = setInterval(() => this.#leaseTick(store), Math.max(50, every));
     // A timer must not keep the process alive by itself (Deno and Bun have `unref` too).
     (this.#leaseTimer as { unref?: () => void }).unref?.();
   }

@@ -169,6 +169,8 @@ export class Session implements SessionHandle {
   #tasks = new Set<SessionTask>();
   #controller: AbortController | undefined;
   #ended: EndReason | undefined;
+  /** `end` ran (with a shared store `#ended` is set first, while the store closes the session). */
+  #over = false;
   /** The fixed start of every event frame, so an emit serialises only what changes. */
   #framePrefix: string;
 
@@ -318,9 +320,11 @@ export class Session implements SessionHandle {
    * when it was closed elsewhere or this node let go of it. Its open requests here fail, its
    * bound handlers are aborted.
    */
-  end(reason: EndReason): void {
-    if (this.#controller?.signal.aborted) return;
-    this.#ended = reason;
+  end(endReason: EndReason): void {
+    if (this.#over) return;
+    this.#over = true;
+    // A close under way keeps its reason (the store's notice of it may come first).
+    const reason = (this.#ended ??= endReason);
     for (const [id] of [...this.#requests.requests()]) this.dropRequest(id, cancelled(id, "session_closed"));
     clearTimeout(this.orphanTimer);
     for (const viewer of this.#viewers) viewer.sessions.delete(this);

@@ -45,13 +45,15 @@ export class SharedLink {
   /** Taking the lease is under way. */
   #acquiring: Promise<void> | undefined;
   /**
-   * Emitted here, not yet confirmed: `#sent` of them are on their way to the store. One append
+   * Emitted here, not yet confirmed: the first `#sent` are on their way to the store. One append
    * is in flight at a time, which keeps them in order without more, and what is emitted
    * meanwhile goes out together in the next (a round trip of batching, no timer).
    */
   #pending: Pending[] = [];
   #sent = 0;
   #flushQueued = false;
+  /** A reset (new epoch) is on its way: nothing is appended until it is in. */
+  #resetting = false;
   /** Bumped when appends fail: answers to appends sent before are ignored. */
   #generation = 0;
   /** Events emitted here were lost before the store took them: the next append starts a new epoch. */
@@ -123,13 +125,20 @@ export class SharedLink {
   append(seq: number, frame: string): void {
     this.#pending.push({ seq, frame });
     const { maxEvents, maxBytes } = this.#store.replay;
-    // Events waiting for the store (unreachable, or slower than the emitter) are bounded like the
-    // ring they go to: past twice its bounds the oldest not yet sent are dropped, and the next
-    // append starts a new epoch, so every reader learns it missed some (`truncated`).
+    // Events waiting for the store (unreachable, or slower than the emitter) are bounded: past
+    // four rings' worth, all those not yet sent are dropped at once (what waits stays contiguous),
+    // and the next append starts a new epoch, so every reader learns it missed some (`truncated`).
     const waiting = this.#pending.length - this.#sent;
-    if (waiting > maxEvents * 2 || (waiting > maxEvents && this.#pendingBytes() > maxBytes * 2)) {
-      const [dropped] = this.#pending.splice(this.#sent, 1);
-      this.#hole = dropped!.seq;
+    if (waiting > maxEvents * 4 || (waiting > maxEvents && this.#pendingBytes() > maxBytes * 4)) {
+      const dropped = this.#pending.splice(this.#sent);
+      this.#hole = dropped.at(-1)!.seq;
+      this.#host.logError("events dropped: the store is not keeping up", {
+        session: this.#session.id,
+        dropped: dropped.length,
+        from_seq: dropped[0]!.seq,
+      });
+      // Their seqs stay used: the next event continues after them, past the gap.
+      return;
     }
     if (this.#fence > 0) this.#queueFlush();
     else this.#acquire();
@@ -192,12 +201,21 @@ export class SharedLink {
     this.#catchUps.set(viewer, buffer);
     try {
       await this.#ensureLive();
-      const otherEpoch = epoch !== undefined && epoch !== this.#session.epoch;
-      let after = otherEpoch ? 0 : afterSeq;
       const requests = await this.#store.requests(this.#session.id);
+      let after = afterSeq;
       let read = await this.#store.read(this.#session.id, after);
       if (!read) throw new RpcError(ErrorCode.SessionNotFound, "Session not found");
+      this.#session.epoch = read.epoch;
+      // Seqs of another epoch mean nothing now: replay all that is kept, and tell the reader it missed some.
+      const otherEpoch = epoch !== undefined && epoch !== read.epoch;
+      if (otherEpoch && after > 0) {
+        after = 0;
+        read = await this.#store.read(this.#session.id, after);
+        if (!read) throw new RpcError(ErrorCode.SessionNotFound, "Session not found");
+      }
       const truncated = otherEpoch || after + 1 < read.first || after > read.last;
+      // A reader past the last seq gets nothing more; live events continue after the last.
+      after = Math.min(after, read.last);
       let replayed = 0;
       for (;;) {
         const from = Math.max(after + 1, read.first);
@@ -271,7 +289,6 @@ export class SharedLink {
   /** The store is reachable again: re-send what waits, read what this node missed. */
   recovered(): void {
     if (this.#fence > 0) {
-      this.#sent = 0;
       this.#queueFlush();
     } else if (this.#pending.length > 0) {
       this.#acquire();
@@ -292,18 +309,20 @@ export class SharedLink {
   }
 
   #flush(): void {
-    if (this.#fence === 0 || this.#sent > 0 || this.#pending.length === 0) return;
+    if (this.#fence === 0 || this.#sent > 0 || this.#resetting || this.#pending.length === 0) return;
     if (this.#hole > 0) {
       this.#resetAfterLoss();
       return;
     }
-    const batch = this.#pending.slice(this.#sent);
-    this.#sent = this.#pending.length;
+    // What waits is contiguous: a drop takes every event not sent, and a reset starts after it.
+    const batch = this.#pending.slice();
+    this.#sent = batch.length;
     const generation = this.#generation;
     this.appendedSinceTick = true;
     this.#store.append(this.#session.id, this.#fence, batch[0]!.seq, batch.map((item) => item.frame)).then(
       (result) => {
         if (generation !== this.#generation) return;
+        this.#sent = 0;
         if (typeof result === "number") {
           this.#confirmed(result);
           this.#flush();
@@ -321,7 +340,6 @@ export class SharedLink {
     let count = 0;
     while (count < this.#pending.length && this.#pending[count]!.seq <= last) count++;
     const done = this.#pending.splice(0, count);
-    this.#sent -= count;
     for (const item of done) this.#deliver(item.seq, item.frame);
     if (this.#pending.length === 0) this.#wakeFlushed();
     else this.#wakeStored(last);
@@ -350,22 +368,24 @@ export class SharedLink {
     const first = this.#pending[0]?.seq ?? this.#session.latestSeq + 1;
     const epoch = randomId();
     const generation = ++this.#generation;
-    this.#sent = this.#pending.length; // nothing goes out until the reset is in
+    this.#resetting = true;
     this.#store.reset(this.#session.id, this.#session.principal, epoch, first - 1).then(
       (fence) => {
         if (generation !== this.#generation) return;
+        this.#resetting = false;
         this.#host.logError("session history lost in the store: new epoch", {
           session: this.#session.id,
           from_seq: first,
         });
-        this.#hole = 0;
+        // A drop while the reset was on its way took every event waiting: the next reset starts after it.
+        if (this.#hole < first) this.#hole = 0;
         this.#fence = fence;
         this.#session.epoch = epoch;
-        this.#sent = 0;
         this.#flush();
       },
       () => {
-        if (generation === this.#generation) this.#sent = 0;
+        // Unreachable store: `recovered` (or the next emit) tries again.
+        if (generation === this.#generation) this.#resetting = false;
       },
     );
   }
@@ -476,7 +496,8 @@ export class SharedLink {
     this.#acquiring = run().catch((error: unknown) => this.#failPending("events dropped: session not owned", error))
       .finally(() => {
         this.#acquiring = undefined;
-        this.#wakeFlushed();
+        // Events renumbered by the take-over are on their way: those waiting are woken when they are stored.
+        if (this.#pending.length === 0) this.#wakeFlushed();
       });
     return this.#acquiring;
   }
@@ -583,6 +604,7 @@ export class SharedLink {
           });
           this.#delivered = read.first - 1;
         }
+        this.#session.epoch = read.epoch;
         const start = Math.max(this.#delivered + 1, read.first);
         read.frames.forEach((frame, i) => this.#deliver(start + i, frame));
         if (read.frames.length === 0 || this.#delivered >= read.last) return;

@@ -68,6 +68,8 @@ export interface SharedStore {
   readonly epoch: string;
   /** How long a lease lasts without renewal. */
   readonly leaseMs: number;
+  /** How long a session with no viewer on any node and no work is kept (0: until closed). */
+  readonly graceMs: number;
   /** Called for each message on this node's channel. Set once by the registry. */
   onNodeMessage: (message: NodeMessage) => void;
   /** Called when the store is reachable again after an outage. Set once by the registry. */

@@ -3,7 +3,7 @@
  * persistence, stopped by its PID. `restart()` stops it and starts a fresh one on the same port
  * (all data gone, as a Redis restart without persistence does).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createServer } from "node:net";
 
 /** A free loopback port (bound and released). */
@@ -39,6 +39,16 @@ export class RedisServer {
 
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /** Runs one command with `redis-cli`; resolves with its output. */
+  command(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile("redis-cli", ["-h", "127.0.0.1", "-p", String(this.port), ...args], (error, stdout) => {
+        if (error) reject(error);
+        else resolve(stdout.trim());
+      });
+    });
   }
 
   /** Stops it (SIGKILL: a crash, nothing flushed) and waits for the process to exit. */

@@ -133,7 +133,8 @@ async function make(): Promise<Consumer> {
     files: { path: string }[];
   }[];
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  const install = await run("npm", ["install", "--no-audit", "--no-fund", join(dir, filename)], {
+  // With `redis` beside it, as a user of `switchboard/redis` installs it (an optional peer dependency).
+  const install = await run("npm", ["install", "--no-audit", "--no-fund", join(dir, filename), "redis@^6.3.1"], {
     cwd: dir,
     timeoutMs: 180_000,
   });

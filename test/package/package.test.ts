@@ -14,6 +14,7 @@ import { bin, consumer, repo, run, start } from "./consumer.ts";
 import { blocksOf, commandsOf, markdownFiles, type TsBlock, tsBlock } from "./docs.ts";
 import { connect } from "../../src/client/mod.ts";
 import { webSocketClass } from "../helpers/runtime.ts";
+import { RedisServer } from "../helpers/redis-server.ts";
 
 const runtimes = ["node", "deno", "bun"] as const;
 type Runtime = (typeof runtimes)[number];
@@ -47,7 +48,8 @@ for (const runtime of runtimes) {
     const { dir } = await consumer();
     copyFileSync(join(import.meta.dirname, "smoke.mjs"), join(dir, "smoke.mjs"));
     const [command, args] = runner(runtime, "smoke.mjs");
-    const env = { ...process.env, NODE_BIN: process.execPath, APP_MAIN: join(dir, APP_MAIN) };
+    await using redis = await RedisServer.start();
+    const env = { ...process.env, NODE_BIN: process.execPath, APP_MAIN: join(dir, APP_MAIN), REDIS_URL: redis.url };
     const outcome = await run(command, args, { cwd: dir, env });
     assert.equal(outcome.code, 0, outcome.stderr);
     const seen = JSON.parse(outcome.stdout.trim().split("\n").at(-1)!);
@@ -88,6 +90,8 @@ for (const runtime of runtimes) {
       "connect",
     ]);
     assert.deepEqual(seen.exports["switchboard/client/stdio"], ["connectStdio"]);
+    assert.deepEqual(seen.exports["switchboard/redis"], ["RedisStore", "redisStore"]);
+    assert.equal(seen.redisReplayed, 1);
   });
 }
 
@@ -188,14 +192,14 @@ test("every TypeScript block in README.md and docs/ type-checks against the inst
 });
 
 /** Runs one TypeScript block in the consumer project the way its fence says. */
-async function tryBlock(dir: string, block: TsBlock): Promise<void> {
+async function tryBlock(dir: string, block: TsBlock, env: Record<string, string | undefined>): Promise<void> {
   const [command, args] = block.runtime === "deno"
     ? [bin.deno, ["run", "-A", block.file]]
     : block.runtime === "bun"
     ? [bin.bun, [block.file]]
     : [bin.tsx, [block.file]];
   if (block.mode === "run") {
-    const outcome = await run(command, args, { cwd: dir, timeoutMs: 30_000 });
+    const outcome = await run(command, args, { cwd: dir, timeoutMs: 30_000, env });
     assert.equal(outcome.code, 0, `${block.where}: ${outcome.stdout}${outcome.stderr}`);
     return;
   }
@@ -213,9 +217,12 @@ async function tryBlock(dir: string, block: TsBlock): Promise<void> {
 
 test("every runnable TypeScript block in README.md and docs/ runs in the installed package", async () => {
   const { dir } = await consumer();
+  // The examples of several nodes read REDIS_URL: a private redis-server, as a user would point them at theirs.
+  await using redis = await RedisServer.start();
+  const env = { ...process.env, REDIS_URL: redis.url };
   for (const block of tsBlocks.filter((block) => block.mode !== "check")) {
     writeFileSync(join(dir, block.file), block.code);
-    await tryBlock(dir, block);
+    await tryBlock(dir, block, env);
   }
 });
 

@@ -7,6 +7,7 @@ import * as root from "switchboard";
 import * as stdio from "switchboard/stdio";
 import * as client from "switchboard/client";
 import * as clientStdio from "switchboard/client/stdio";
+import * as redis from "switchboard/redis";
 
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 const onRuntime = await import(`switchboard/${runtime}`);
@@ -43,6 +44,32 @@ await child.ready;
 const created = await child.call("session.create", {});
 child.close();
 
+// Two gateways sharing sessions on the Redis the test started: created on one, resumed on the other.
+const stores = [
+  await redis.redisStore({ url: process.env.REDIS_URL }),
+  await redis.redisStore({ url: process.env.REDIS_URL }),
+];
+const nodes = await Promise.all(stores.map((store) =>
+  serve(
+    root.createGateway({
+      logger: root.silentLogger,
+      methods: {
+        "session.create": (_, ctx) => ({ session_id: ctx.sessions.create().id }),
+        "note": ({ session_id }, ctx) => ctx.session(session_id).emit("note", { from: "first" }),
+      },
+      sessions: { store },
+    }),
+    { port: 0 },
+  )
+));
+const [first, second] = nodes.map((node) => client.connect(`${node.url.replace(/^http/, "ws")}api/ws`, { WebSocket }));
+const { session_id } = await first.call("session.create", {});
+await first.call("note", { session_id });
+const resumed = await second.call("session.resume", { session_id, after_seq: 0 });
+first.close();
+second.close();
+await Promise.all(nodes.map((node) => node.close()));
+
 const names = (module) => Object.keys(module).sort();
 console.log(JSON.stringify({
   runtime,
@@ -52,7 +79,9 @@ console.log(JSON.stringify({
     "switchboard/stdio": names(stdio),
     "switchboard/client": names(client),
     "switchboard/client/stdio": names(clientStdio),
+    "switchboard/redis": names(redis),
   },
+  redisReplayed: resumed.replayed,
   protocol: ready.protocol,
   sum,
   stdioSum: stdioAnswer?.result,
