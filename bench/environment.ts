@@ -5,7 +5,8 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { BIN } from "./plan.ts";
 
 const firstLine = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0]!.trim();
-const packageVersion = (name: string) =>
+/** The version of an installed npm package. */
+export const packageVersion = (name: string) =>
   JSON.parse(readFileSync(`node_modules/${name}/package.json`, "utf8")).version as string;
 
 export function describeEnvironment(): string[] {

@@ -36,7 +36,7 @@ import { GatewayNode } from "../test/helpers/gateway-node.ts";
 import { RedisServer } from "../test/helpers/redis-server.ts";
 import { sessionMethods } from "../test/helpers/session-methods.ts";
 import { type Child, startChild } from "./children.ts";
-import { describeEnvironment } from "./environment.ts";
+import { describeEnvironment, packageVersion } from "./environment.ts";
 import { median } from "./figures.ts";
 import { Histogram } from "./histogram.ts";
 import { SEQ_KEY } from "./wire.ts";
@@ -263,13 +263,6 @@ function pipeRate(port: number, input: string): Promise<number> {
     });
     child.stdin.on("error", () => {}).end(input);
   });
-}
-
-function redisCli(port: number, ...command: string[]): string {
-  return execFileSync(REDIS_CLI, ["-h", "127.0.0.1", "-p", String(port), ...command], {
-    encoding: "utf8",
-    timeout: 10_000,
-  }).trim();
 }
 
 // ---- 2. the session stream ----
@@ -517,11 +510,11 @@ async function main(): Promise<void> {
     for (const kind of ["auto", "explicit"] as const) {
       const input = xaddCommands("sbbench:pipe", payload, kind === "explicit");
       for (let run = 0; run < RUNS; run++) {
-        redisCli(redis.port, "DEL", "sbbench:pipe");
+        await redis.command(["DEL", "sbbench:pipe"]);
         pipe[kind].push(await pipeRate(redis.port, input));
       }
     }
-    redisCli(redis.port, "FLUSHALL");
+    await redis.command(["FLUSHALL"]);
     const limit = median(xadd)!;
     log(
       `XADD, redis-benchmark: ${xadd.map((r) => fmt(r)).join(", ")}/s (Redis CPU ${
@@ -789,10 +782,6 @@ function sourceVersion(): string {
   } catch {
     return "an unknown commit";
   }
-}
-
-function packageVersion(name: string): string {
-  return (JSON.parse(readFileSync(`node_modules/${name}/package.json`, "utf8")) as { version: string }).version;
 }
 
 /** Puts `section` before the `<!-- latest -->` marker, replacing the previous one; the rest is left as it is. */

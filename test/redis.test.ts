@@ -37,6 +37,20 @@ function assertContiguous(seqs: number[], from = 1): void {
   assert.deepEqual(gaps.slice(0, 5), [], `seqs not contiguous from ${from}`);
 }
 
+/**
+ * Asserts `events` are every seq once, in order, with `session.interrupted {reason: "owner_lost"}` among them and
+ * nothing of the old owner's turn (events naming a node) after it; returns the events from it on.
+ */
+function assertTakenOver(events: Frame[]): Frame[] {
+  assertContiguous(events.map((event) => event.seq));
+  const interrupted = events.findIndex((event) => event.type === "session.interrupted");
+  assert.notEqual(interrupted, -1, `session.interrupted was emitted: ${JSON.stringify(events.slice(-8))}`);
+  assert.deepEqual(events[interrupted].payload, { reason: "owner_lost" });
+  const since = events.slice(interrupted);
+  assert.ok(since.every((event) => event.payload?.node === undefined), "nothing of the old owner's turn after it");
+  return since;
+}
+
 async function createSession(client: TestClient): Promise<string> {
   const created = await client.call("session.create", {});
   assert.equal(typeof created.result?.session_id, "string", JSON.stringify(created));
@@ -63,6 +77,25 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     const { client, ready } = await TestClient.ready(node.wsUrl);
     clients.push(client);
     return { client, ready };
+  };
+
+  /**
+   * A session created on `owner` running a long turn there (each event names its node), also
+   * viewed from a connection on `viewer`; resolves once `seen` of its events reached that one.
+   */
+  const turnOn = async (owner: GatewayNode, viewer: GatewayNode, seen: number) => {
+    const { client: onOwner } = await open(owner);
+    const { client: onViewer } = await open(viewer);
+    const sessionId = await createSession(onOwner);
+    await onViewer.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    onOwner.send({
+      jsonrpc: "2.0",
+      id: "turn",
+      method: "demo.slow",
+      params: { session_id: sessionId, count: 100_000, every_ms: 5 },
+    });
+    const before = await eventsUntil(onViewer, sessionId, (got) => got.length >= seen);
+    return { sessionId, onViewer, before };
   };
 
   before(async () => {
@@ -169,17 +202,7 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     // A node of its own, to kill.
     const doomed = await GatewayNode.start(redis.url, LEASE_MS);
     try {
-      const { client: onDoomed } = await open(doomed);
-      const { client: onB } = await open(b);
-      const sessionId = await createSession(onDoomed);
-      await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
-      onDoomed.send({
-        jsonrpc: "2.0",
-        id: "turn",
-        method: "demo.slow",
-        params: { session_id: sessionId, count: 100_000, every_ms: 5 },
-      });
-      const before = await eventsUntil(onB, sessionId, (got) => got.length >= 20);
+      const { sessionId, onViewer: onB, before } = await turnOn(doomed, b, 20);
       doomed.signal("SIGKILL");
       await doomed.exited;
       // A call for the session on B: B waits for the dead owner's lease to lapse, then takes over.
@@ -191,14 +214,7 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
         (got) => got.filter((e) => e.payload?.pad === "").length >= 5,
       );
       const events = [...before, ...afterKill];
-      assertContiguous(events.map((event) => event.seq));
-      const interrupted = events.findIndex((event) => event.type === "session.interrupted");
-      assert.notEqual(interrupted, -1, `session.interrupted was emitted: ${JSON.stringify(events.slice(-8))}`);
-      assert.deepEqual(events[interrupted].payload, { reason: "owner_lost" });
-      assert.ok(
-        events.slice(interrupted).every((event) => event.payload?.node === undefined),
-        "no event of the dead turn after it",
-      );
+      assertTakenOver(events);
       // A viewer that comes later (on C) replays the same history.
       const { client: onC } = await open(c);
       const resumed = await onC.call("session.resume", { session_id: sessionId, after_seq: 0 });
@@ -212,17 +228,7 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     const [, b] = nodes as [GatewayNode, GatewayNode, GatewayNode];
     const paused = await GatewayNode.start(redis.url, LEASE_MS);
     try {
-      const { client: onPaused } = await open(paused);
-      const { client: onB } = await open(b);
-      const sessionId = await createSession(onPaused);
-      await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
-      onPaused.send({
-        jsonrpc: "2.0",
-        id: "turn",
-        method: "demo.slow",
-        params: { session_id: sessionId, count: 100_000, every_ms: 5 },
-      });
-      const before = await eventsUntil(onB, sessionId, (got) => got.length >= 10);
+      const { sessionId, onViewer: onB, before } = await turnOn(paused, b, 10);
       paused.signal("SIGSTOP");
       await new Promise((resolve) => setTimeout(resolve, LEASE_MS * 2));
       const emitted = await onB.call("demo.emit", { session_id: sessionId, count: 5 }, 10_000);
@@ -238,15 +244,8 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const afterPause = [...onB.takeAll((frame) => frame.method === "event" && frame.params.session_id === sessionId)]
         .map((frame) => frame.params);
-      const events = [...before, ...afterPause];
-      assertContiguous(events.map((event) => event.seq));
-      const interrupted = events.findIndex((event) => event.type === "session.interrupted");
-      assert.notEqual(interrupted, -1);
-      assert.ok(
-        events.slice(interrupted).every((event) => event.payload?.node === undefined),
-        "the stale owner appended nothing",
-      );
-      assert.equal(events.slice(interrupted).filter((event) => event.type === "message.delta").length, 5);
+      const sinceTakeOver = assertTakenOver([...before, ...afterPause]);
+      assert.equal(sinceTakeOver.filter((event) => event.type === "message.delta").length, 5);
     } finally {
       await paused.stop();
     }

@@ -147,7 +147,7 @@ if owner then redis.call('PUBLISH', ARGV[3] .. owner, 'a' .. ARGV[4] .. '\\n' ..
 return 1`;
 
 /**
- * KEYS m e l r z; ARGV framePrefix reason channel nodeChannelPrefix session → [first seq,
+ * KEYS m e l r z; ARGV framePrefix reason channel nodeChannelPrefix session node → [first seq,
  * frame…] of the closing events, or nil if there is no such session. A tombstone stays a
  * minute so that a late append learns the session was closed, not lost.
  */
@@ -165,7 +165,10 @@ seq = seq + 1
 frames[#frames + 1] = ARGV[1] .. seq .. ',"type":"session.closed","payload":{"reason":' .. cjson.encode(ARGV[2]) .. '}}}'
 local message = first .. '\\n' .. table.concat(frames, '\\n')
 redis.call('PUBLISH', ARGV[3], 'x' .. message)
-if redis.call('EXISTS', KEYS[3]) == 1 and meta[3] then redis.call('PUBLISH', ARGV[4] .. meta[3], 'c' .. ARGV[5] .. '\\n' .. message) end
+-- The owner, if it holds the lease and is not the node closing (which has the frames in this reply), is told.
+if redis.call('EXISTS', KEYS[3]) == 1 and meta[3] and meta[3] ~= ARGV[6] then
+  redis.call('PUBLISH', ARGV[4] .. meta[3], 'c' .. ARGV[5] .. '\\n' .. message)
+end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('HSET', KEYS[1], 'closed', 1, 'last', seq)
 redis.call('PEXPIRE', KEYS[1], 60000)

@@ -267,6 +267,7 @@ export class RedisStore implements SharedStore {
       k.channel,
       this.#nodeChannel(""),
       id,
+      this.node,
     ])) as string[] | null;
     if (!reply) return undefined;
     return { first: Number(reply[0]), frames: reply.slice(1) };

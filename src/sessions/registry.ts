@@ -207,10 +207,7 @@ export class SessionRegistry implements GatewaySessions {
   async #sharedSession(id: string, principal: string): Promise<Session> {
     const local = this.#sessions.get(id);
     if (local && !local.closed) return this.use(id, principal);
-    const read = await this.shared!.read(id, Number.MAX_SAFE_INTEGER).catch((error) => {
-      throw storeError(error);
-    });
-    if (!read || read.principal !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+    const read = await this.#readOwned(this.shared!, id, principal, Number.MAX_SAFE_INTEGER);
     const again = this.#sessions.get(id);
     if (again && !again.closed) return again;
     const session = new Session(this.#host, id, principal, read.epoch, {});
@@ -231,11 +228,17 @@ export class SessionRegistry implements GatewaySessions {
     };
   }
 
-  async #sinceShared(store: SharedStore, principal: string, id: string, afterSeq: number): Promise<SinceResult> {
+  /** The store's read of session `id` after `afterSeq`, if `principal` owns it; else -32001 (-32005 if unreachable). */
+  async #readOwned(store: SharedStore, id: string, principal: string, afterSeq: number) {
     const read = await store.read(id, afterSeq).catch((error) => {
       throw storeError(error);
     });
     if (!read || read.principal !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+    return read;
+  }
+
+  async #sinceShared(store: SharedStore, principal: string, id: string, afterSeq: number): Promise<SinceResult> {
+    const read = await this.#readOwned(store, id, principal, afterSeq);
     return {
       events: read.frames.map((frame) => (JSON.parse(frame) as { params: unknown }).params),
       latest_seq: read.last,
@@ -251,10 +254,7 @@ export class SessionRegistry implements GatewaySessions {
     }
     const store = this.shared;
     return (async () => {
-      const read = await store.read(id, Number.MAX_SAFE_INTEGER).catch((error) => {
-        throw storeError(error);
-      });
-      if (!read || read.principal !== principal) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+      await this.#readOwned(store, id, principal, Number.MAX_SAFE_INTEGER);
       await store.closeSession(id, "closed").catch((error) => {
         throw storeError(error);
       });

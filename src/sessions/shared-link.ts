@@ -33,7 +33,7 @@ type CatchUp = Pending[];
 /** How long a node waits for another node to let go of a session it wants to emit on. */
 const OWNER_WAIT_MS = 30_000;
 
-/** Whether a frame is a server request (not an event). */
+/** The id of a server request's frame. */
 const requestIdOf = (frame: string): string => (JSON.parse(frame) as { id: string }).id;
 
 export class SharedLink {
@@ -184,9 +184,7 @@ export class SharedLink {
   /** Another node closed the session while this one owned it: the viewers here get the closing events. */
   closedElsewhere(first: number, frames: string[]): void {
     this.#fence = 0;
-    this.#pending = [];
-    this.#sent = 0;
-    this.#wakeFlushed();
+    this.#dropPending();
     frames.forEach((frame, i) => this.#deliver(first + i, frame));
     this.#session.end("closed");
   }
@@ -341,15 +339,14 @@ export class SharedLink {
     while (count < this.#pending.length && this.#pending[count]!.seq <= last) count++;
     const done = this.#pending.splice(0, count);
     for (const item of done) this.#deliver(item.seq, item.frame);
-    if (this.#pending.length === 0) this.#wakeFlushed();
-    else this.#wakeStored(last);
+    this.#wakeStored(this.#pending.length === 0 ? Infinity : last);
   }
 
   #appendRefused(why: "fenced" | "gone" | "closed" | "gap"): void {
     this.#generation++;
     this.#sent = 0;
     if (why === "closed") {
-      this.#pending = [];
+      this.#dropPending();
       this.#session.end("closed");
     } else if (why === "gone") {
       this.#storeLost();
@@ -358,8 +355,7 @@ export class SharedLink {
       this.#hole = Math.max(this.#hole, 1);
       this.#resetAfterLoss();
     } else {
-      this.#fence = 0;
-      this.#onLost("lease lost");
+      this.leaseLost();
     }
   }
 
@@ -392,10 +388,7 @@ export class SharedLink {
 
   /** Another node owns the session now: the work here stops, the events not in the store are dropped (and said so). */
   #onLost(why: string): void {
-    const dropped = this.#pending.length;
-    this.#pending = [];
-    this.#sent = 0;
-    this.#wakeFlushed();
+    const dropped = this.#dropPending();
     this.#host.logError("session taken over by another node", { session: this.#session.id, why, dropped });
     this.#session.stopWork(new RpcError(ErrorCode.SessionBusy, "Session taken over by another node"));
     this.#session.seqAt(this.#delivered);
@@ -409,28 +402,30 @@ export class SharedLink {
    */
   #storeLost(): void {
     if (this.#session.closed) return;
-    const dropped = this.#pending.length;
-    this.#pending = [];
-    this.#sent = 0;
     this.#fence = 0;
-    this.#wakeFlushed();
+    const dropped = this.#dropPending();
     this.#host.logError("session lost by the store", { session: this.#session.id, dropped });
     const seq = this.#delivered + 1;
     this.#deliver(seq, sessionEventFrame(this.#session.framePrefix, seq, "session.closed", { reason: "store_lost" }));
     this.#session.end("store_lost");
   }
 
-  #failPending(message: string, error: unknown): void {
+  /** Forgets every event not stored (nothing will store them) and wakes who waits; returns how many. */
+  #dropPending(): number {
     const dropped = this.#pending.length;
     this.#pending = [];
     this.#sent = 0;
-    this.#wakeFlushed();
+    this.#wakeStored(Infinity);
+    return dropped;
+  }
+
+  #failPending(message: string, error: unknown): void {
+    const dropped = this.#dropPending();
     this.#host.logError(message, { session: this.#session.id, dropped, error });
     this.#session.stopWork(storeError(error));
   }
 
-  #flushWaiters: (() => void)[] = [];
-  /** Who waits for a seq to be stored (`stored`), in seq order. */
+  /** Who waits for a seq to be stored (`stored`, `#flushed`), in seq order. */
   #storedWaiters: { seq: number; wake: () => void }[] = [];
 
   /**
@@ -443,20 +438,14 @@ export class SharedLink {
     const last = this.#pending.at(-1);
     const creating = this.#acquiring;
     if (!last) return creating?.then(() => this.#notCreated);
-    return new Promise<void>((wake) => this.#storedWaiters.push({ seq: last.seq, wake })).then(() => this.#notCreated);
+    return this.#flushed().then(() => this.#notCreated);
   }
 
   /** Resolves once every event emitted here so far is in the store (or dropped). */
   #flushed(): Promise<void> {
-    if (this.#pending.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#flushWaiters.push(resolve));
-  }
-
-  #wakeFlushed(): void {
-    const waiters = this.#flushWaiters;
-    this.#flushWaiters = [];
-    for (const wake of waiters) wake();
-    this.#wakeStored(Infinity);
+    const last = this.#pending.at(-1);
+    if (!last) return Promise.resolve();
+    return new Promise((wake) => this.#storedWaiters.push({ seq: last.seq, wake }));
   }
 
   #wakeStored(upTo: number): void {
@@ -497,7 +486,7 @@ export class SharedLink {
       .finally(() => {
         this.#acquiring = undefined;
         // Events renumbered by the take-over are on their way: those waiting are woken when they are stored.
-        if (this.#pending.length === 0) this.#wakeFlushed();
+        if (this.#pending.length === 0) this.#wakeStored(Infinity);
       });
     return this.#acquiring;
   }
@@ -528,6 +517,9 @@ export class SharedLink {
         this.settleRequest(id);
       }
     }
+    // Who waits for the renumbered events waits for their new seqs (they move by one amount).
+    const shift = waiting.length > 0 ? this.#session.latestSeq + 1 - waiting[0]!.seq : 0;
+    for (const waiter of this.#storedWaiters) waiter.seq += shift;
     for (const item of waiting) {
       const seq = this.#session.latestSeq + 1;
       this.#session.seqAt(seq);
