@@ -50,6 +50,13 @@ export const SERVERS: readonly ServerSpec[] = [
     { runtime, name: "floor", script: `bench/servers/floor-${runtime}.ts`, workloads: every },
     { runtime, name: "hono-floor", script: "bench/servers/hono-floor.ts", workloads: every },
     { runtime, name: "switchboard", script: "bench/servers/switchboard.ts", workloads: every },
+    // The same gateway with an OpenTelemetry SDK registered: what metrics and traces cost.
+    {
+      runtime,
+      name: "switchboard-otel",
+      script: "bench/servers/switchboard-otel.ts",
+      workloads: ["latency", "rpc", "stream", "fanout", "session-stream"] as const,
+    },
   ]),
   { runtime: "node", name: "rpc-websockets", script: "bench/servers/rpc-websockets.ts", workloads: ["latency", "rpc"] },
   { runtime: "node", name: "json-rpc-2.0", script: "bench/servers/json-rpc-2.0.ts", workloads: ["latency", "rpc"] },

@@ -763,8 +763,10 @@ function limits(
           stalls ? ` and ${stalls} stalled outright (no more events, no answer)` : ""
         }`
         : ""
-    }. Redis spent ${fmt(redisUs, 2)} µs of CPU per event in the append script (XADD, RPUSH and LPOP per event; ` +
-    `HSET, PEXPIREs, XTRIM and PUBLISH per batch) against ${fmt(xaddCpuUs, 2)} µs per bare pipelined XADD: ` +
+    }. Redis spent ${fmt(redisUs, 2)} µs of CPU per event in the append script (one entry per ` +
+    `append: XADD, RPUSH, LINDEX, HSET, PEXPIREs, PUBLISH, and LPOP and XTRIM when it trims, whatever its count) against ${
+      fmt(xaddCpuUs, 2)
+    } µs per bare pipelined XADD: ` +
     `even with a core to itself Redis would take the store to ~${fmt(Math.round(1e6 / redisUs / 1000) * 1000)} ` +
     `events/s, ${fmt(1e6 / redisUs / limit, 2)}× the XADD rate.`,
     `Latency is an append round trip to Redis before any viewer gets an event (same node: p99 ${

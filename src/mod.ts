@@ -27,19 +27,22 @@ export type { BareMethod, MethodDefinition, MethodTable } from "./gateway/method
 export type { ConnectionHandle, HandlerContext, SessionsHandle } from "./gateway/context.ts";
 export type { Id } from "./jsonrpc/codec.ts";
 export { consoleLogger, silentLogger } from "./gateway/logger.ts";
+export { jsonLogger } from "./gateway/json-logger.ts";
 export type { LogFields, Logger, LogLevel } from "./gateway/logger.ts";
 export { ErrorCode, RpcError } from "./jsonrpc/errors.ts";
 export type { ErrorObject } from "./jsonrpc/errors.ts";
 export { CloseCode } from "./transport/transport.ts";
-export type { GatewaySessions, SessionHooks, SessionOptions } from "./sessions/registry.ts";
+export type { GatewaySessions, SessionHooks, SessionOptions, SessionSummary } from "./sessions/registry.ts";
 export type {
   CreateSessionOptions,
   EndReason,
   OrphanDecision,
   OrphanPolicy,
   ResumeResult,
+  SessionEvent,
   SessionHandle,
   SessionRequestOptions,
+  SessionState,
   ViewerInfo,
 } from "./sessions/session.ts";
 export { MemoryStore } from "./sessions/store.ts";
@@ -52,6 +55,7 @@ export type {
   SharedMeta,
   SharedRead,
   SharedStore,
+  StoredSession,
 } from "./sessions/shared-store.ts";
 export { constantTimeEqual, SUBPROTOCOL, Tickets, TOKEN_PROTOCOL_PREFIX, tokenAuth } from "./gateway/auth.ts";
 export type { TokenAuthOptions } from "./gateway/auth.ts";

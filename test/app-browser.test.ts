@@ -2,7 +2,8 @@
  * The reference agent app in a real browser: `src/app/main.ts` runs as a child process on this
  * runtime (as `npm start` does) and Debian's chromium, driven by playwright-core, uses its web
  * chat through a TCP proxy the tests cut without a close handshake, as a network drop would;
- * at desktop and at phone size; with a wrong token; and across a restart of the server.
+ * at desktop and at phone size; with a wrong token; across a restart of the server; and across
+ * two nodes on Redis.
  * Screenshots go to test-artifacts/ (git-ignored).
  */
 import assert from "node:assert/strict";
@@ -16,6 +17,7 @@ import type { Snapshot } from "../src/app/transcript.ts";
 import { type RunningApp, startApp } from "./helpers/app.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
+import { RedisServer } from "./helpers/redis-server.ts";
 import { upgradeStatus, webSocketClass } from "./helpers/runtime.ts";
 
 const ARTIFACTS = "test-artifacts";
@@ -547,5 +549,80 @@ test("in chromium: the server restarted with the same token (SWITCHBOARD_TOKEN) 
     await finish(page, "restart-same-token");
   } finally {
     await app.close();
+  }
+});
+
+test("in chromium, nodes on Redis: a chat started on node A's page is listed on node B's page, opens with its history there, and continues; a turn whose node dies shows cut off after Stop", async () => {
+  const { browser } = await shared();
+  await using redis = await RedisServer.start();
+  const args = ["--delay-ms", "5", "--redis", redis.url];
+  // One token for all, as `npm run cluster` starts them; node C talks slowly, to die mid-answer.
+  const env = { SWITCHBOARD_TOKEN: "one-token-for-all" };
+  const [a, b, c] = await Promise.all([
+    startApp(args, env),
+    startApp(args, env),
+    startApp(["--delay-ms", "200", "--redis", redis.url], env),
+  ]);
+  try {
+    const onA = await openPage(browser, a.url);
+    await connected(onA);
+    await send(onA, "Hello from node A");
+    await untilStatus(onA, "done");
+    await finish(onA, "redis-node-a");
+    // Another node lists a conversation from its state as last saved, which may be up to a second behind.
+    const observer = connect<AgentGateway>(b.wsUrl, {
+      token: env.SWITCHBOARD_TOKEN,
+      WebSocket: await webSocketClass(),
+      reconnect: false,
+    });
+    try {
+      for (
+        let tries = 0;
+        !(await observer.call("session.list", {})).sessions.some((s) => s.turns === 1 && !s.running);
+        tries++
+      ) {
+        assert.ok(tries < 50, "node B lists the finished turn within 5 s");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      observer.close();
+    }
+
+    // Node B is another origin: a fresh page there, as a user opening the URL it printed.
+    const onB = await openPage(browser, b.url);
+    await connected(onB);
+    const list = onB.getByRole("navigation", { name: "Sessions" });
+    await list.getByRole("button", { name: /Hello from node A/ }).click();
+    await onB.locator(".turn .prompt", { hasText: "Hello from node A" }).waitFor();
+    assert.deepEqual(await shownParts(onB), [demoScript("Hello from node A").intro]);
+    assert.equal(await onB.locator(".turn").last().getAttribute("data-status"), "done");
+    await send(onB, "And hello from node B");
+    await onB.locator(".turn").nth(1).waitFor();
+    await untilStatus(onB, "done");
+    assert.deepEqual(await shownParts(onB), [demoScript("And hello from node B").intro]);
+    assert.equal(await onB.locator(".turn").count(), 2);
+
+    // A turn run by node C (another client's prompt), which dies mid-answer: Stop on B ends it as cut off.
+    const sessionId = await onB.evaluate(() => sessionStorage.getItem("switchboard.session"));
+    const onC = connect<AgentGateway>(c.wsUrl, {
+      token: env.SWITCHBOARD_TOKEN,
+      WebSocket: await webSocketClass(),
+      reconnect: false,
+    });
+    void onC.call("prompt.submit", { session_id: sessionId!, text: "A story from node C" }).catch(() => {});
+    await untilWords(onB, 2);
+    await c.kill("SIGKILL");
+    onC.close();
+    // Stop asks the dead node, which cannot answer: once its lease has lapsed (3 s), B takes the chat over.
+    await onB.getByRole("button", { name: "Stop" }).click();
+    await untilStatus(onB, "cut");
+    assert.match(await onB.locator(".turn").last().locator(".answer .status").innerText(), /^Cut off/);
+    await send(onB, "Still there?");
+    await onB.locator(".turn").nth(3).waitFor();
+    await untilStatus(onB, "done");
+    assert.deepEqual(await shownParts(onB), [demoScript("Still there?").intro]);
+    await finish(onB, "redis-node-b");
+  } finally {
+    await Promise.all([a.close(), b.close(), c.close()]);
   }
 });

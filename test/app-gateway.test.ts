@@ -1,6 +1,6 @@
 /**
- * The reference app's gateway in-process on this runtime: what a chat may hold, and how long
- * conversations are kept.
+ * The reference app's gateway in-process on this runtime: the conversation as a fold of its
+ * events, what a chat may hold, and how long conversations are kept.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -8,9 +8,57 @@ import { ErrorCode, type RpcError, silentLogger, tokenAuth } from "../src/mod.ts
 import { connect, type SessionEvent } from "../src/client/mod.ts";
 import type { Agent } from "../src/app/agent.ts";
 import { type AgentGateway, createAgentGateway, MAX_SESSIONS_PER_PRINCIPAL } from "../src/app/gateway.ts";
-import { MAX_TURNS } from "../src/app/transcript.ts";
+import { type Conversation, conversationState, MAX_TURNS } from "../src/app/transcript.ts";
 import { TestClient } from "./helpers/client.ts";
 import { serveOn, webSocketClass } from "./helpers/runtime.ts";
+
+test("conversationState folds a chat's events; session.interrupted ends every running turn as cut, its open tool cancelled", () => {
+  const events: [string, unknown][] = [
+    ["message.user", { turn_id: "t1", text: "hi" }],
+    ["message.delta", { turn_id: "t1", text: "Hel" }],
+    ["message.delta", { turn_id: "t1", text: "lo" }],
+    ["tool.request", { turn_id: "t1", call_id: "t1-c1", tool: "list_files", input: { path: "." } }],
+    ["tool.result", { turn_id: "t1", call_id: "t1-c1", outcome: "allowed", output: "a\nb" }],
+    ["message.delta", { turn_id: "t1", text: "Done." }],
+    ["message.complete", { turn_id: "t1", status: "done" }],
+    ["message.user", { turn_id: "t2-0a1b2c3d", text: "more" }],
+    ["message.delta", { turn_id: "t2-0a1b2c3d", text: "Wait" }],
+    ["tool.request", { turn_id: "t2-0a1b2c3d", call_id: "t2-0a1b2c3d-c1", tool: "list_files", input: {} }],
+    ["request.cancel", { id: "srq-1", reason: "owner_lost" }],
+    ["session.interrupted", { reason: "owner_lost" }],
+  ];
+  let state: Conversation = conversationState.initial();
+  events.forEach(([type, payload], i) => (state = conversationState.apply(state, { seq: i + 1, type, payload })));
+  assert.deepEqual(state.turns, [
+    {
+      turn_id: "t1",
+      prompt: "hi",
+      status: "done",
+      parts: [
+        { kind: "text", text: "Hello" },
+        {
+          kind: "tool",
+          call_id: "t1-c1",
+          tool: "list_files",
+          input: { path: "." },
+          outcome: "allowed",
+          output: "a\nb",
+        },
+        { kind: "text", text: "Done." },
+      ],
+    },
+    {
+      turn_id: "t2-0a1b2c3d",
+      prompt: "more",
+      status: "cut",
+      parts: [
+        { kind: "text", text: "Wait" },
+        { kind: "tool", call_id: "t2-0a1b2c3d-c1", tool: "list_files", input: {}, outcome: "cancelled" },
+      ],
+    },
+  ]);
+  assert.deepEqual(JSON.parse(JSON.stringify(state)), state, "the state is plain JSON");
+});
 
 test("a chat holds at most MAX_TURNS turns: the next prompt answers -32600 and the chat stays readable", async () => {
   const gateway = createAgentGateway({

@@ -26,6 +26,9 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
     port: 8787,
     delayMs: 50,
     token: undefined,
+    redis: undefined,
+    metrics: false,
+    logFormat: "human",
     openai: undefined,
   });
   const env = {
@@ -34,6 +37,7 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
     SWITCHBOARD_TOKEN: "t0k.en",
     SWITCHBOARD_OPENAI_BASE_URL: "http://127.0.0.1:11434/v1",
     SWITCHBOARD_OPENAI_API_KEY: "k",
+    SWITCHBOARD_REDIS_URL: "redis://127.0.0.1:6379",
   };
   assert.deepEqual(parseConfig(["--port", "0", "--openai-model=llama3", "--stdio"], env), {
     help: false,
@@ -42,9 +46,14 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
     port: 0,
     delayMs: 5,
     token: "t0k.en",
+    redis: "redis://127.0.0.1:6379",
+    metrics: false,
+    logFormat: "human",
     openai: { baseUrl: "http://127.0.0.1:11434/v1", apiKey: "k", model: "llama3" },
   });
   assert.equal(parseConfig(["-h"], {}).help, true);
+  assert.equal(parseConfig(["--", "--port", "0"], {}).port, 0, "`deno task start -- …` passes the `--` on");
+  assert.equal(parseConfig(["--redis", "rediss://db:6380/1"], env).redis, "rediss://db:6380/1");
   for (
     const [args, env] of [
       [["--port", "x"], {}],
@@ -53,6 +62,8 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
       [[], { SWITCHBOARD_PORT: "70000" }],
       [[], { SWITCHBOARD_TOKEN: "a b" }],
       [["--openai-base-url", "ftp://x"], {}],
+      [["--redis", "127.0.0.1:6379"], {}],
+      [[], { SWITCHBOARD_REDIS_URL: "http://127.0.0.1:6379" }],
     ] as const
   ) {
     assert.throws(() => parseConfig(args, env), ConfigError, JSON.stringify({ args, env }));
@@ -68,6 +79,8 @@ test("--help prints every option and exits 0; an unknown option exits 2 with a m
       "--port",
       "--stdio",
       "--delay-ms",
+      "--redis",
+      "SWITCHBOARD_REDIS_URL",
       "--openai-base-url",
       "--openai-model",
       "SWITCHBOARD_OPENAI_API_KEY",

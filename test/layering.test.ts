@@ -34,14 +34,30 @@ const MAY_IMPORT: Record<Layer, Layer[]> = {
 };
 
 /** The package entries (what the reference app, like any application, may import). */
-const ENTRIES = ["src/mod.ts", "src/stdio.ts", "src/runtime/node.ts", "src/runtime/deno.ts", "src/runtime/bun.ts"];
+const ENTRIES = [
+  "src/mod.ts",
+  "src/stdio.ts",
+  "src/runtime/node.ts",
+  "src/runtime/deno.ts",
+  "src/runtime/bun.ts",
+  "src/runtime/redis.ts",
+  "src/runtime/stdio-client.ts",
+];
 
 /** Packages that are web-standard code, usable anywhere. */
-const PORTABLE_PACKAGES = ["hono", "hono/ws", "valibot", "@valibot/to-json-schema", "@standard-schema/spec"];
+const PORTABLE_PACKAGES = [
+  "hono",
+  "hono/ws",
+  "valibot",
+  "@valibot/to-json-schema",
+  "@standard-schema/spec",
+  "@opentelemetry/api",
+];
 
 /** Where Node's modules and runtime-specific packages may be imported. */
 const mayUseRuntime = (file: string) =>
-  file.startsWith("src/runtime/") || file === "src/app/main.ts" || file === "src/app/page-script.ts";
+  file.startsWith("src/runtime/") || file === "src/app/main.ts" || file === "src/app/page-script.ts" ||
+  file === "src/app/metrics.ts";
 
 /** Why importing `specifier` from `file` breaks the rule, or undefined if it does not. */
 export function violation(file: string, specifier: string): string | undefined {

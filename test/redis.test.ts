@@ -98,6 +98,12 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     return { sessionId, onViewer, before };
   };
 
+  /** The sessions `ctx.sessions.all()` lists on `node`. */
+  const listOn = async (node: GatewayNode) => {
+    const { client } = await open(node);
+    return (await client.call("sessions.all", {})).result.sessions;
+  };
+
   before(async () => {
     redis = await RedisServer.start();
     nodes = await Promise.all([0, 1, 2].map(() => GatewayNode.start(redis.url, LEASE_MS)));
@@ -219,6 +225,67 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
       const { client: onC } = await open(c);
       const resumed = await onC.call("session.resume", { session_id: sessionId, after_seq: 0 });
       assert.equal(resumed.result.latest_seq, events.at(-1).seq);
+    } finally {
+      await doomed.stop();
+    }
+  });
+
+  test("application state lives in the store: folded on every node, loaded on another, listed everywhere; interrupt reaches the owner's node, or takes a dead owner's session over", async () => {
+    const [a, b, c] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const sessionId = await createSession(onA);
+    assert.equal(
+      (await onA.call("demo.emit", { session_id: sessionId, count: 150, chunk: 10 }, 10_000)).result?.last,
+      150,
+    );
+    // B has never seen the session: it loads the saved state and folds the events after it.
+    const { client: onB } = await open(b);
+    const loaded = (await onB.call("state.get", { session_id: sessionId })).result;
+    assert.equal(loaded?.seq, 150, JSON.stringify(loaded));
+    assert.deepEqual(loaded.state, { count: 150, last: 150, inOrder: true, types: { "message.delta": 150 } });
+    const listed = (await listOn(c)).find((s: { id: string }) => s.id === sessionId);
+    assert.deepEqual([listed?.latestSeq, listed?.createdAt], [150, loaded.created_at]);
+    // Events emitted on A are folded on B as they arrive there.
+    await onB.call("session.resume", { session_id: sessionId, after_seq: 150 });
+    await onA.call("demo.emit", { session_id: sessionId, count: 100, chunk: 10 }, 10_000);
+    await eventsUntil(onB, sessionId, (got) => got.length >= 100);
+    const followed = (await onB.call("state.get", { session_id: sessionId })).result;
+    assert.deepEqual(followed.state, { count: 250, last: 250, inOrder: true, types: { "message.delta": 250 } });
+    // Work running on A is interrupted from B.
+    const turn = onA.call("demo.slow", { session_id: sessionId, count: 10_000, every_ms: 5 }, 20_000);
+    await eventsUntil(onB, sessionId, (got) => got.length >= 5);
+    assert.deepEqual((await onB.call("session.interrupt", { session_id: sessionId })).result, { interrupted: true });
+    const stopped = await turn;
+    assert.ok(stopped.result?.last < 10_000, JSON.stringify(stopped));
+    // A dead owner's session, interrupted from B, is taken over: its turn is over for everyone.
+    const doomed = await GatewayNode.start(redis.url, LEASE_MS);
+    try {
+      const { sessionId: dead, onViewer } = await turnOn(doomed, b, 10);
+      doomed.signal("SIGKILL");
+      await doomed.exited;
+      const deadline = Date.now() + 10_000;
+      let events: Frame[] = [];
+      // Told to the dead node until its lease lapses; then taken over (which emits `session.interrupted`).
+      while (!events.some((frame) => frame.params.type === "session.interrupted") && Date.now() < deadline) {
+        await onViewer.call("session.interrupt", { session_id: dead });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        events = [...events, ...onViewer.takeAll((f) => f.method === "event" && f.params.session_id === dead)];
+      }
+      assert.ok(
+        events.some((frame) => frame.params.type === "session.interrupted"),
+        "the session was taken over",
+      );
+      const { client: onCClient } = await open(c);
+      const { state, seq } = (await onCClient.call("state.get", { session_id: dead })).result;
+      assert.equal(state.types["session.interrupted"], 1);
+      assert.deepEqual([state.count, state.last, state.inOrder], [seq, seq, true]);
+      // Once B let go of it (nothing runs there), there is no work to interrupt anywhere.
+      let answer: unknown;
+      for (let tries = 0; tries < 30 && (answer as { interrupted?: boolean })?.interrupted !== false; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        answer = (await onCClient.call("session.interrupt", { session_id: dead })).result;
+      }
+      assert.deepEqual(answer, { interrupted: false });
     } finally {
       await doomed.stop();
     }

@@ -22,7 +22,7 @@ import {
 import { type Frame, TestClient } from "./helpers/client.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import { runtime, startGateway, until, upgradeStatus } from "./helpers/runtime.ts";
-import { gate, sessionMethods, SessionParams } from "./helpers/session-methods.ts";
+import { countingState, gate, sessionMethods, SessionParams } from "./helpers/session-methods.ts";
 
 /** What a test configured that a shared store must be made with: the `sessions` option's `replay` and `graceMs`. */
 export interface StoreSettings {
@@ -554,6 +554,47 @@ export function sessionCases(options: SessionCasesOptions = {}): void {
     assert.deepEqual(gw.ended, ["shutdown"]);
     assert.equal(gw.gateway.sessions.size, 0);
     assert.equal((await client.closed).code, 1001);
+  });
+
+  test("sessions.state folds every event once, in seq order; ctx.sessions.open and all find the caller's sessions; interrupt aborts the work bound to a session", async () => {
+    await using gw = await sessionGateway({ state: countingState });
+    const { client } = await TestClient.ready(gw.wsUrl);
+    const before = Date.now();
+    const first = await create(client);
+    // Listed oldest first, by creation time in milliseconds.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = await create(client);
+    assert.deepEqual((await client.call("demo.emit", { session_id: first, count: 100, chunk: 7 })).result, {
+      last: 100,
+    });
+    const got = (await client.call("state.get", { session_id: first })).result;
+    assert.equal(got.seq, 100);
+    assert.deepEqual(got.state, { count: 100, last: 100, inOrder: true, types: { "message.delta": 100 } });
+    assert.ok(got.created_at >= before && got.created_at <= Date.now(), `created_at ${got.created_at}`);
+    // Other tests' sessions (the same principal) may be listed too.
+    const sessions = (await client.call("sessions.all", {})).result.sessions.filter((s: { id: string }) =>
+      s.id === first || s.id === second
+    );
+    assert.deepEqual(sessions.map((s: { id: string; latestSeq: number }) => [s.id, s.latestSeq]), [
+      [first, 100],
+      [second, 0],
+    ]);
+    assert.deepEqual(sessions[0].state, got.state);
+    assert.equal(sessions[0].createdAt, got.created_at);
+    assert.equal(
+      (await client.call("state.get", { session_id: "0".repeat(32) })).error?.code,
+      ErrorCode.SessionNotFound,
+    );
+    // Work bound to the first session is interrupted; the second has none.
+    client.send({ jsonrpc: "2.0", id: "wait", method: "demo.wait", params: { session_id: first } });
+    await until(() => gw.gateway.sessions.get(first)?.running === 1, 3_000, "the work is bound to the session");
+    assert.deepEqual((await client.call("session.interrupt", { session_id: first })).result, { interrupted: true });
+    assert.deepEqual((await client.take((f) => f.id === "wait")).result, { reason: "interrupted" });
+    assert.deepEqual((await client.call("session.interrupt", { session_id: second })).result, { interrupted: false });
+    // The session goes on.
+    assert.deepEqual((await client.call("demo.emit", { session_id: first, count: 1 })).result, { last: 101 });
+    assert.equal((await client.call("state.get", { session_id: first })).result.state.count, 101);
+    await client.close();
   });
 
   test("with auth, a route mounted without guard() refuses connections (close 1008): the principal check cannot be skipped", async () => {

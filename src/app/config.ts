@@ -14,6 +14,12 @@ export interface AppConfig {
   delayMs: number;
   /** The page's access token; undefined: a random one per start. */
   token: string | undefined;
+  /** The Redis server that keeps the conversations, shared with other nodes; undefined: in memory. */
+  redis: string | undefined;
+  /** Serve Prometheus metrics at `/metrics`, behind the page's token. */
+  metrics: boolean;
+  /** How log lines look: `human` (`level message key=value …`) or `json` (one object per line). */
+  logFormat: "human" | "json";
   /** Set when an OpenAI-compatible endpoint replaces the demo agent. */
   openai: { baseUrl: string; apiKey: string | undefined; model: string } | undefined;
 }
@@ -36,6 +42,9 @@ Options (flag, environment variable, default):
   --port N             SWITCHBOARD_PORT             8787         port (0 = any free port)
   --stdio              -                            off          speak JSON-RPC on stdin/stdout instead (NDJSON)
   --delay-ms N         SWITCHBOARD_DELAY_MS         50           the demo agent's pause before each word
+  --redis URL          SWITCHBOARD_REDIS_URL        -            keep conversations in Redis, shared with other nodes, e.g. redis://127.0.0.1:6379
+  --metrics            SWITCHBOARD_METRICS=1        off          serve Prometheus metrics at /metrics, behind the token (not with --stdio)
+  --log-format F       SWITCHBOARD_LOG_FORMAT       human        log lines (stderr) as human text or json, one object per line
   --openai-base-url U  SWITCHBOARD_OPENAI_BASE_URL  -            use an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
   --openai-model M     SWITCHBOARD_OPENAI_MODEL     gpt-4o-mini  the model to ask
   -                    SWITCHBOARD_OPENAI_API_KEY   -            sent as a bearer token to the endpoint
@@ -46,7 +55,15 @@ The web chat is at / (open the printed URL: it carries the access token), the ga
 /api/ws, a health check at /healthz.
 `;
 
-const VALUE_FLAGS = ["--host", "--port", "--delay-ms", "--openai-base-url", "--openai-model"] as const;
+const VALUE_FLAGS = [
+  "--host",
+  "--port",
+  "--delay-ms",
+  "--redis",
+  "--log-format",
+  "--openai-base-url",
+  "--openai-model",
+] as const;
 type ValueFlag = (typeof VALUE_FLAGS)[number];
 
 /** Reads `args` (without the program) and `env`; throws `ConfigError`. */
@@ -54,10 +71,14 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
   const flags = new Map<ValueFlag, string>();
   let help = false;
   let stdio = false;
+  let metrics = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
+    // `deno task start -- …` passes the `--` on; there are no operands for it to set apart.
+    if (arg === "--") continue;
     if (arg === "-h" || arg === "--help") help = true;
     else if (arg === "--stdio") stdio = true;
+    else if (arg === "--metrics") metrics = true;
     else {
       const [name, inline] = arg.startsWith("--") && arg.includes("=")
         ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
@@ -84,6 +105,9 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     port: integer(pick("--port", "SWITCHBOARD_PORT") ?? "8787", "port", 65_535),
     delayMs: integer(pick("--delay-ms", "SWITCHBOARD_DELAY_MS") ?? "50", "delay", 60_000),
     token,
+    redis: redisUrl(pick("--redis", "SWITCHBOARD_REDIS_URL")),
+    metrics: metricsServed(metrics || onOff(env.SWITCHBOARD_METRICS, "SWITCHBOARD_METRICS"), stdio),
+    logFormat: logFormat(pick("--log-format", "SWITCHBOARD_LOG_FORMAT") ?? "human"),
     openai: baseUrl === undefined ? undefined : {
       baseUrl: httpUrl(baseUrl),
       apiKey: nonEmpty(env.SWITCHBOARD_OPENAI_API_KEY),
@@ -102,6 +126,34 @@ function integer(text: string, what: string, max: number): number {
     throw new ConfigError(`the ${what} must be a whole number from 0 to ${max}, not "${text}"`);
   }
   return value;
+}
+
+/** A yes/no variable: `1`/`true` or `0`/`false` (unset or empty: no). */
+function onOff(text: string | undefined, variable: string): boolean {
+  const value = nonEmpty(text)?.toLowerCase();
+  if (value === undefined || value === "0" || value === "false") return false;
+  if (value === "1" || value === "true") return true;
+  throw new ConfigError(`${variable} must be 1 or 0, not "${text}"`);
+}
+
+function metricsServed(metrics: boolean, stdio: boolean): boolean {
+  // /metrics is a route of the app's HTTP server, which --stdio does not start.
+  if (metrics && stdio) throw new ConfigError("--metrics needs the HTTP server: it cannot go with --stdio");
+  return metrics;
+}
+
+function logFormat(text: string): "human" | "json" {
+  if (text !== "human" && text !== "json") throw new ConfigError(`the log format is human or json, not "${text}"`);
+  return text;
+}
+
+function redisUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const protocol = URL.canParse(text) ? new URL(text).protocol : undefined;
+  if (protocol !== "redis:" && protocol !== "rediss:") {
+    throw new ConfigError(`the Redis URL must look like redis://127.0.0.1:6379, not "${text}"`);
+  }
+  return text;
 }
 
 function httpUrl(text: string): string {

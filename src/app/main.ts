@@ -7,7 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { Tickets, tokenAuth } from "../mod.ts";
+import { jsonLogger, Tickets, tokenAuth } from "../mod.ts";
 import { serveStdio } from "../stdio.ts";
 import { type Agent, demoAgent } from "./agent.ts";
 import { type AppConfig, ConfigError, parseConfig, USAGE } from "./config.ts";
@@ -17,6 +17,7 @@ import { bundlePageScript } from "./page-script.ts";
 import { type PageAssets, siteApp } from "./site.ts";
 
 type Runtime = typeof import("../runtime/node.ts");
+type Metrics = typeof import("./metrics.ts");
 
 /** This runtime's `serve()` and stdio; every runtime module has the Node one's shape. */
 async function loadRuntime(): Promise<Runtime> {
@@ -44,6 +45,49 @@ function chooseAgent(config: AppConfig): Agent {
   return config.openai ? openAIAgent(config.openai) : demoAgent({ delayMs: config.delayMs });
 }
 
+/**
+ * The store for `--redis`, connected; undefined without it. Exits with one line if the `redis`
+ * package is missing (an optional peer dependency) or Redis cannot be reached.
+ */
+async function openStore(url: string | undefined) {
+  if (url === undefined) return undefined;
+  let redis: typeof import("../runtime/redis.ts");
+  try {
+    // Imported only now: an installed copy may lack the `redis` package, and needs it only for --redis.
+    redis = await import("../runtime/redis.ts");
+  } catch (error) {
+    if (!/\bredis\b/.test(String(error))) throw error;
+    console.error("switchboard: --redis needs the redis package beside switchboard: npm install redis");
+    process.exit(1);
+  }
+  try {
+    return await redis.redisStore({ url });
+  } catch (error) {
+    // "cannot reach Redis at redis://…: <reason>", one line.
+    console.error(`switchboard: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+}
+
+/**
+ * `--metrics`: the meter provider registered (before the gateway is made) and the `/metrics`
+ * route's handler. Exits with one line if the OpenTelemetry SDK packages (optional peer
+ * dependencies) are missing.
+ */
+async function registerMetrics(principalOf: Parameters<Metrics["registerMetrics"]>[0]) {
+  let metrics: Metrics;
+  try {
+    metrics = await import("./metrics.ts");
+  } catch (error) {
+    if (!/@opentelemetry\//.test(String(error))) throw error;
+    console.error(
+      "switchboard: --metrics needs the OpenTelemetry SDK beside switchboard: npm install @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus",
+    );
+    process.exit(1);
+  }
+  return metrics.registerMetrics(principalOf);
+}
+
 /** 128 random bits, URL- and subprotocol-safe. */
 function randomToken(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
@@ -62,18 +106,23 @@ try {
 if (config.help) {
   process.stdout.write(USAGE);
 } else if (config.stdio) {
-  const runtime = await loadRuntime();
-  const gateway = createAgentGateway({ agent: chooseAgent(config) });
+  const [runtime, store] = await Promise.all([loadRuntime(), openStore(config.redis)]);
+  const logger = config.logFormat === "json" ? jsonLogger() : undefined;
+  const gateway = createAgentGateway({ agent: chooseAgent(config), store, logger });
   await serveStdio(gateway, runtime.stdioStreams());
   await gateway.close(); // ends sessions and their timers, so the process can exit
 } else {
-  const [runtime, assets] = await Promise.all([loadRuntime(), loadPage()]);
   const token = config.token ?? randomToken();
   const tokens = { [token]: "user" };
+  // Before the store and the gateway are made: they look for a meter provider when made.
+  const metricsRoute = config.metrics ? await registerMetrics(tokenAuth({ tokens })) : undefined;
+  const [runtime, assets, store] = await Promise.all([loadRuntime(), loadPage(), openStore(config.redis)]);
   const tickets = new Tickets();
   const agent = chooseAgent(config);
-  const gateway = createAgentGateway({ agent, auth: tokenAuth({ tokens, tickets }) });
+  const logger = config.logFormat === "json" ? jsonLogger() : undefined;
+  const gateway = createAgentGateway({ agent, auth: tokenAuth({ tokens, tickets }), store, logger });
   const app = siteApp(assets, tickets.route(tokenAuth({ tokens })));
+  if (metricsRoute) app.get("/metrics", metricsRoute);
   const server = await runtime.serve(gateway, { app, hostname: config.host, port: config.port }).catch((error) => {
     if ((error as { code?: unknown } | null)?.code !== "EADDRINUSE") throw error;
     // Node, Deno (Deno.errors.AddrInUse) and Bun all set this code.
@@ -82,7 +131,11 @@ if (config.help) {
     );
     process.exit(1);
   });
-  console.error(`switchboard: agent "${agent.name}", gateway at ${server.url.replace(/^http/, "ws")}api/ws`);
+  console.error(
+    `switchboard: agent "${agent.name}", gateway at ${server.url.replace(/^http/, "ws")}api/ws${
+      config.redis === undefined ? "" : ", conversations in Redis"
+    }`,
+  );
   // stdout carries only the URL to open, so a script can read it.
   console.log(`${server.url}#token=${token}`);
   const stop = () => void server.close().then(() => process.exit(0));

@@ -49,8 +49,14 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
         epoch: v.optional(v.pipe(v.string(), v.maxLength(128))),
       }),
       (p, ctx) => {
-        const result = ctx.connection.sessionRegistry.resume(ctx.connection, p.session_id, p.after_seq, p.epoch);
-        if (result instanceof Promise) ctx.connection.holdCalls(result);
+        const registry = ctx.connection.sessionRegistry;
+        const result = registry.resume(ctx.connection, p.session_id, p.after_seq, p.epoch);
+        const observer = registry.observer;
+        if (result instanceof Promise) {
+          ctx.connection.holdCalls(result);
+          // A failed resume is counted by its answer's error code, not as a resume.
+          if (observer) result.then((resumed) => observer.resumed(resumed), () => {});
+        } else observer?.resumed(result);
         return result;
       },
     ),

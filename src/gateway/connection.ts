@@ -31,6 +31,7 @@ import type { CreateSessionOptions, Session, SessionViewer } from "../sessions/s
 import type { ConnectionHandle, HandlerContext, SessionsHandle } from "./context.ts";
 import { type Logger, preview } from "./logger.ts";
 import type { MethodEntry } from "./method.ts";
+import type { RequestTrace, Telemetry } from "./telemetry.ts";
 
 /** What a connection needs from its gateway. */
 export interface ConnectionHost {
@@ -46,6 +47,8 @@ export interface ConnectionHost {
   readonly backlog: BacklogLimits;
   readonly log: Logger;
   readonly sessions: SessionRegistry;
+  /** Metrics and traces; undefined (and nothing recorded) without an OpenTelemetry SDK. */
+  readonly telemetry: Telemetry | undefined;
   /** Called once when the connection has torn down. */
   release(connection: Connection): void;
   /** An asynchronous handler started; the gateway's `close()` waits for it (even past its connection's teardown). */
@@ -83,6 +86,8 @@ class Call implements HandlerContext {
   done = false;
   /** The session this call is bound to (see `HandlerContext.session`). */
   bound: Session | undefined;
+  /** Its span and duration, with telemetry. */
+  trace: RequestTrace | undefined;
   #controller: AbortController | undefined;
   #abortReason: unknown;
   #sessions: SessionsHandle | undefined;
@@ -114,6 +119,10 @@ class Call implements HandlerContext {
       create: (options?: CreateSessionOptions) =>
         this.#bind(this.connection.sessionRegistry.create(this.connection, options)),
       list: () => this.connection.sessionRegistry.list(this.connection.principal),
+      open: async (id: string) => this.#bind(await this.connection.sessionRegistry.open(id, this.connection.principal)),
+      all: () => this.connection.sessionRegistry.all(this.connection.principal),
+      interrupt: async (id: string) =>
+        (await this.connection.sessionRegistry.open(id, this.connection.principal)).interrupt(),
     });
   }
 
@@ -167,6 +176,8 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   #holds = 0;
   #held: Call[] = [];
   #closeReason: string | undefined;
+  /** The close code sent or received first: what `switchboard.connections.closed` counts. */
+  #closeCode: number | undefined;
   #closed = false;
   /** Token bucket of `messagesPerSecond`, refilled continuously. */
   #tokens: number;
@@ -218,11 +229,17 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   }
 
   emit(type: string, payload?: unknown): boolean {
-    return this.transport.writeText(eventFrame(type, payload));
+    const text = eventFrame(type, payload);
+    const written = this.transport.writeText(text);
+    if (written) this.#host.telemetry?.wrote("event", text);
+    return written;
   }
 
+  /** From a session: one of its events or requests. */
   writeText(text: string): boolean {
-    return this.transport.writeText(text);
+    const written = this.transport.writeText(text);
+    if (written) this.#host.telemetry?.wrote("session", text);
+    return written;
   }
 
   /** From the socket: a text frame. */
@@ -244,6 +261,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
 
   /** From the socket: it closed (or failed). */
   ended(code: number): void {
+    this.#closeCode ??= code;
     this.teardown(`peer_closed_${code}`);
   }
 
@@ -359,12 +377,14 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
 
   /** From the transport: it closed itself. */
   onFailure(reason: TransportFailure): void {
+    this.#closeCode ??= reason === "slow_consumer" ? CloseCode.TryAgainLater : CloseCode.Internal;
     this.teardown(reason);
   }
 
   /** Flushes what is queued and closes the socket; teardown follows when the socket reports it. */
   close(code: number = CloseCode.Normal, reason = "closed"): void {
     this.#closeReason ??= reason;
+    this.#closeCode ??= code;
     this.transport.close(code, reason);
   }
 
@@ -388,6 +408,8 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
     this.#wakeIdle();
     const { reaped, detached } = this.#host.sessions.release(this);
     this.#host.release(this);
+    // 1006: the socket went without a close code (a dropped peer).
+    this.#host.telemetry?.closed.add(this.#closeCode ?? 1006);
     this.#host.log.info("connection closed", {
       peer: this.peer,
       connection_id: this.id,
@@ -401,6 +423,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
 
   #receiveOne(message: Message, batch: Batch | undefined): void {
     this.stats.messages++;
+    this.#host.telemetry?.received.add(message.kind);
     if (!this.#takeToken()) return this.#refuse(message, batch);
     switch (message.kind) {
       case "request":
@@ -451,6 +474,8 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
    */
   #refuse(message: Message | undefined, batch: Batch | undefined): void {
     this.stats.rate_limited++;
+    const telemetry = this.#host.telemetry;
+    if (telemetry) telemetry.rateLimited++;
     const rate = this.#host.limits.messagesPerSecond;
     if (++this.#refused > rate) {
       this.close(CloseCode.Policy, "rate_limited");
@@ -531,9 +556,13 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   }
 
   #run(call: Call): void {
+    const telemetry = this.#host.telemetry;
+    if (telemetry) call.trace = telemetry.requestStarted(call.method, call.id);
     let out: unknown;
     try {
-      out = call.entry.invoke(call.params, call);
+      out = call.trace
+        ? call.trace.run(() => call.entry.invoke(call.params, call))
+        : call.entry.invoke(call.params, call);
     } catch (error) {
       this.#settle(call, undefined, error);
       return;
@@ -587,6 +616,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   }
 
   #settle(call: Call, value: unknown, error: unknown): void {
+    call.trace?.end(error);
     const session = call.bound;
     session?.untrack(call);
     if (call.done) return; // cancelled, or the connection closed
@@ -630,6 +660,8 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
       this.#host.log.error("result not serialisable", { peer: this.peer, id: preview(id), error: cause });
       text = errorResponse(id, INTERNAL_ERROR);
     }
+    const telemetry = this.#host.telemetry;
+    if (telemetry) telemetry.answered(error, batch ? undefined : text);
     if (!batch) {
       this.transport.writeText(text);
       return;
@@ -639,7 +671,10 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
 
   #release(batch: Batch): void {
     if (--batch.open > 0 || batch.replies.length === 0) return;
-    this.transport.writeText(`[${batch.replies.join(",")}]`);
+    const text = `[${batch.replies.join(",")}]`;
+    const telemetry = this.#host.telemetry;
+    if (telemetry) telemetry.sentChars += text.length;
+    this.transport.writeText(text);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Id } from "../jsonrpc/message.ts";
-import type { SessionRegistry } from "../sessions/registry.ts";
+import type { SessionRegistry, SessionSummary } from "../sessions/registry.ts";
 import type { CreateSessionOptions, SessionHandle, SessionViewer } from "../sessions/session.ts";
 import type { Logger } from "./logger.ts";
 
@@ -45,8 +45,25 @@ export interface HandlerContext {
 export interface SessionsHandle {
   /** Creates a session owned by the caller's principal, with the calling connection attached; binds this call to it. */
   create(options?: CreateSessionOptions): SessionHandle;
-  /** The caller's live sessions. */
+  /** The caller's live sessions on this node, in creation order. */
   list(): SessionHandle[];
+  /**
+   * The caller's session `id`, wherever it lives: with a shared store, read from the store
+   * (its state loaded) when it is not on this node. Binds this call to it, like
+   * `ctx.session(id)`. Rejects with -32001 like it (-32005 if the store is unreachable).
+   */
+  open(id: string): Promise<SessionHandle>;
+  /**
+   * The caller's sessions on every node (in memory: the live ones), oldest first, at most 1,000
+   * (the newest), each with its state at its latest seq.
+   */
+  all(): Promise<SessionSummary[]>;
+  /**
+   * Interrupts the work of the caller's session `id`, wherever it runs (`session.interrupt()`).
+   * Unlike `open`, it does not bind this call to the session, so this call is not interrupted
+   * (unless it is bound to that session already). Rejects like `open`.
+   */
+  interrupt(id: string): Promise<boolean>;
 }
 
 /**

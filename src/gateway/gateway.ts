@@ -6,6 +6,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { WSEvents } from "hono/ws";
 import { CloseCode, type FrameSocket } from "../transport/transport.ts";
 import { type GatewaySessions, type SessionOptions, SessionRegistry } from "../sessions/registry.ts";
+import { MemoryStore } from "../sessions/store.ts";
 import { PROTOCOL } from "../jsonrpc/protocol.ts";
 import { ConnectionRegistry } from "./connections.ts";
 import { atMost, Count } from "./waits.ts";
@@ -16,6 +17,7 @@ import { openRpcDocument } from "./discover.ts";
 import { createGuard, createHandler, type GuardOptions } from "./hono.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { type MethodEntry, type MethodTable, toEntry } from "./method.ts";
+import { gatewayTelemetry, type Telemetry } from "./telemetry.ts";
 
 /** Per-connection and gateway-wide limits. Every field has a default. */
 export interface Limits {
@@ -165,6 +167,8 @@ export interface GatewayCore<M extends MethodTable = MethodTable> extends Gatewa
   accept(principal: string | undefined, socket: FrameSocket, peer: string): void;
   /** Counts a connection attempt from `address`; the HTTP status refusing it (429, 503), or undefined. */
   admitAddress(address: string): 429 | 503 | undefined;
+  /** Metrics and traces, when an OpenTelemetry SDK was registered before `createGateway`. */
+  readonly telemetry: Telemetry | undefined;
 }
 
 /** The core of a gateway made by `createGateway` (every gateway is). */
@@ -198,12 +202,27 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
   const log = options.logger ?? consoleLogger("info");
   const epoch = crypto.randomUUID();
   const connections = new ConnectionRegistry(limits, options.limitLoopback ?? false);
-  const sessions = new SessionRegistry(options.sessions ?? {}, epoch, (message, fields) => log.error(message, fields));
+  const telemetry = gatewayTelemetry();
+  const sessions = new SessionRegistry(
+    options.sessions ?? {},
+    epoch,
+    (message, fields) => log.error(message, fields),
+    telemetry,
+  );
   // Asynchronous handlers running across the gateway, even past their connection's teardown.
   const handlers = new Count();
   const startOnce = once(() => runStartup(options.startup ?? [], log));
   const ready = readyPayload(options, limits, () => sessions.epoch);
   let closing = false;
+  const unwatch = telemetry?.watch({
+    get connections() {
+      return connections.open.size;
+    },
+    sessions: () => sessions.gauges(),
+    get replayBytes() {
+      return sessions.store instanceof MemoryStore ? sessions.store.bytes : undefined;
+    },
+  });
 
   const host: ConnectionHost = {
     methods: methodTable(name, options),
@@ -211,6 +230,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     backlog: { warnBytes: limits.backlogWarnBytes, maxBytes: limits.maxBacklogBytes, stallMs: limits.sendStallMs },
     log,
     sessions,
+    telemetry,
     handlerStarted: () => handlers.up(),
     handlerFinished: () => handlers.down(),
     release: (connection) => connections.release(connection),
@@ -233,6 +253,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
     guard: (guardOptions) => createGuard(gateway, { auth: options.auth, origins: options.origins, ...guardOptions }),
     connectionsOf: (principal) => connections.of(principal),
     admitAddress: (address) => connections.admitAddress(address),
+    telemetry,
 
     open(socket, peer, principal = ANONYMOUS) {
       // guard() checks before the upgrade, but upgrades it let through may open together
@@ -244,7 +265,10 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       if (!refused) startOnce();
       const connection = new Connection(host, socket, peer, principal);
       connections.add(connection);
+      // Every connection counts, even one closed at once: opened − closed is what is open.
+      if (telemetry) telemetry.opened++;
       if (refused) {
+        telemetry?.refused.add(refused === "shutdown" ? "shutdown" : "capacity");
         log.warn("connection refused", { peer, reason: refused });
         connection.close(refused === "shutdown" ? CloseCode.GoingAway : CloseCode.TryAgainLater, refused);
         return connection;
@@ -263,6 +287,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
 
     accept(principal, socket, peer) {
       if (principal === undefined && options.auth) {
+        telemetry?.refused.add("unauthenticated");
         log.warn("connection refused", { peer, reason: "unauthenticated" });
         socket.close(CloseCode.Policy, "unauthenticated");
         return;
@@ -277,6 +302,7 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
       // Handlers bound to sessions outlive their connections: give them until the deadline.
       await atMost(handlers.zero(), deadline - Date.now());
       await sessions.shutdown();
+      unwatch?.();
     },
   };
   return gateway;

@@ -8,6 +8,7 @@ import type { WSContext, WSEvents } from "hono/ws";
 import type { FrameSink, FrameSocket } from "../transport/transport.ts";
 import { offeredProtocols, SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX } from "./auth.ts";
 import type { GatewayCore } from "./gateway.ts";
+import type { RefusalReason } from "./telemetry.ts";
 
 /** Where `guard()` leaves the principal, for the route that opens the connection. */
 const PRINCIPAL = "switchboard.principal";
@@ -130,29 +131,36 @@ function hostName(host: string): string {
 export function createGuard(gateway: GatewayCore, policy: GuardPolicy): MiddlewareHandler {
   const { auth, hosts } = policy;
   const origins = new Set(policy.origins);
+  // Each refusal is counted by its reason (`switchboard.connections.refused`).
+  const refuse = (c: Context, reason: RefusalReason, text: string, status: 400 | 401 | 403 | 429 | 503) => {
+    gateway.telemetry?.refused.add(reason);
+    return c.text(text, status);
+  };
   return async (c, next) => {
-    if (gateway.closing) return c.text("gateway is shutting down", 503);
-    if (gateway.connections.size >= gateway.limits.maxConnections) return c.text("too many connections", 503);
+    if (gateway.closing) return refuse(c, "shutdown", "gateway is shutting down", 503);
+    if (gateway.connections.size >= gateway.limits.maxConnections) {
+      return refuse(c, "capacity", "too many connections", 503);
+    }
     const address = policy.address?.(c);
     const refused = address === undefined ? undefined : gateway.admitAddress(address);
-    if (refused === 429) return c.text("too many connection attempts from this address", 429);
-    if (refused === 503) return c.text("too many connections from this address", 503);
+    if (refused === 429) return refuse(c, "address_rate", "too many connection attempts from this address", 429);
+    if (refused === 503) return refuse(c, "address_capacity", "too many connections from this address", 503);
     const host = c.req.header("host") ?? "";
-    if (host !== "" && !wellFormedHost(host)) return c.text("malformed Host header", 400);
-    if (hosts && !hosts.includes(hostName(host))) return c.text("host not allowed", 403);
+    if (host !== "" && !wellFormedHost(host)) return refuse(c, "bad_host", "malformed Host header", 400);
+    if (hosts && !hosts.includes(hostName(host))) return refuse(c, "host", "host not allowed", 403);
     const origin = c.req.header("origin");
     if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, host)) {
-      return c.text("origin not allowed", 403);
+      return refuse(c, "origin", "origin not allowed", 403);
     }
     const protocols = offeredProtocols(c);
     if (protocols.some((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX)) && protocols[0] !== SUBPROTOCOL) {
-      return c.text(`offer ${SUBPROTOCOL} first, then the token`, 400);
+      return refuse(c, "token_protocol", `offer ${SUBPROTOCOL} first, then the token`, 400);
     }
     if (auth) {
       const principal = await auth(c);
-      if (principal === null) return c.text("unauthorized", 401);
+      if (principal === null) return refuse(c, "unauthenticated", "unauthorized", 401);
       if (gateway.connectionsOf(principal) >= gateway.limits.maxConnectionsPerPrincipal) {
-        return c.text("too many connections", 503);
+        return refuse(c, "principal_capacity", "too many connections", 503);
       }
       c.set(PRINCIPAL as never, principal as never);
     }

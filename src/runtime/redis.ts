@@ -18,10 +18,15 @@ import type {
   SessionMessage,
   SharedRead,
   SharedStore,
+  StoredSession,
 } from "../sessions/shared-store.ts";
 import { sessionEventPrefix } from "../jsonrpc/message.ts";
 import { randomId } from "../sessions/session.ts";
 import * as scripts from "./redis-scripts.ts";
+import { storeTimer } from "../gateway/telemetry.ts";
+
+/** Each script's name (`append`, `read`, …): the `switchboard.store.operation` of its round trips. */
+const OPERATIONS = new Map<string, string>(Object.entries(scripts).map(([name, text]) => [text, name.toLowerCase()]));
 
 /** Options of `redisStore()`. */
 export interface RedisStoreOptions {
@@ -39,8 +44,12 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
 }
 
-/** Events read per round trip (the ring holds 512 by default: one page). */
+/** Stream entries read per round trip (each holds one append's events; the kept ones fit in one page by default). */
 const PAGE = 512;
+
+/** Sessions kept in a principal's index (the newest), and how long the index outlives its last new session. */
+const LIST_KEPT = 1_000;
+const INDEX_TTL_MS = 7 * 24 * 60 * 60_000;
 
 /**
  * Connects to Redis and resolves with a store for `createGateway({ sessions: { store } })`;
@@ -84,6 +93,8 @@ export class RedisStore implements SharedStore {
   #down = new Set<RedisClientType>();
   #quitting = false;
   #sha = new Map<string, string>();
+  /** Times each script on `switchboard.store.duration` when a meter provider was registered before the store was made. */
+  readonly #timed = storeTimer("redis");
 
   /** Use `redisStore()`, which also connects. */
   constructor(options: RedisStoreOptions) {
@@ -135,7 +146,7 @@ export class RedisStore implements SharedStore {
     }
   }
 
-  async create(id: string, principal: string, epoch: string): Promise<number> {
+  async create(id: string, principal: string, epoch: string, createdAt: number): Promise<number> {
     const k = this.#keys(id);
     const created = await this.#run(scripts.CREATE, [k.m, k.l], [
       principal,
@@ -143,8 +154,17 @@ export class RedisStore implements SharedStore {
       this.node,
       this.leaseMs,
       this.graceMs,
+      createdAt,
     ]);
     if (created !== 1) throw new Error("session id taken");
+    // The principal's index is a key of its own (another Cluster slot), so it is written apart;
+    // it keeps the newest `LIST_KEPT` and lives a week past the principal's last new session.
+    const index = this.#principalKey(principal);
+    await Promise.all([
+      this.#client.zAdd(index, { score: createdAt, value: id }),
+      this.#client.zRemRangeByRank(index, 0, -LIST_KEPT - 1),
+      this.#client.pExpire(index, INDEX_TTL_MS),
+    ]);
     return 1;
   }
 
@@ -183,11 +203,11 @@ export class RedisStore implements SharedStore {
     // Sent in one go: node-redis pipelines the commands of one tick.
     const touched = viewed.map((id) => {
       const k = this.#keys(id);
-      return this.#run(scripts.TOUCH, [k.m, k.e, k.r, k.z], [this.graceMs]);
+      return this.#run(scripts.TOUCH, [k.m, k.e, k.r, k.z, k.s], [this.graceMs]);
     });
     const renewed = leases.map(({ id, fence, working }) => {
       const k = this.#keys(id);
-      return this.#run(scripts.RENEW, [k.m, k.l, k.e, k.r, k.z], [
+      return this.#run(scripts.RENEW, [k.m, k.l, k.e, k.r, k.z, k.s], [
         `${this.node}:${fence}`,
         this.leaseMs,
         working ? 1 : 0,
@@ -206,14 +226,15 @@ export class RedisStore implements SharedStore {
     const k = this.#keys(id);
     const { maxEvents, maxBytes } = this.replay;
     const reply = Number(
-      await this.#run(scripts.APPEND, [k.m, k.e, k.l, k.z], [
+      await this.#run(scripts.APPEND, [k.m, k.e, k.l, k.z, k.s], [
         `${this.node}:${fence}`,
         first,
+        frames.length,
         maxEvents,
         maxBytes,
         this.graceMs,
         k.channel,
-        ...frames,
+        frames.join("\n"),
       ]),
     );
     if (reply >= 0) return reply;
@@ -224,12 +245,22 @@ export class RedisStore implements SharedStore {
     const k = this.#keys(id);
     const reply = (await this.#run(scripts.READ, [k.m, k.e], [afterSeq, PAGE])) as string[] | null;
     if (!reply) return undefined;
+    const first = Number(reply[3]);
+    // Each entry is `<seq of its first event>-0` and its frames joined by newlines.
+    const frames: string[] = [];
+    for (let i = 5; i < reply.length; i += 2) {
+      const start = Number.parseInt(reply[i]!, 10);
+      reply[i + 1]!.split("\n").forEach((frame, at) => {
+        if (start + at > afterSeq && start + at >= first) frames.push(frame);
+      });
+    }
     return {
       principal: reply[0]!,
       epoch: reply[1]!,
       last: Number(reply[2]),
-      first: Number(reply[3]),
-      frames: reply.slice(4),
+      first,
+      createdAt: Number(reply[4]),
+      frames,
     };
   }
 
@@ -261,7 +292,7 @@ export class RedisStore implements SharedStore {
 
   async closeSession(id: string, reason: string): Promise<{ first: number; frames: string[] } | undefined> {
     const k = this.#keys(id);
-    const reply = (await this.#run(scripts.CLOSE, [k.m, k.e, k.l, k.r, k.z], [
+    const reply = (await this.#run(scripts.CLOSE, [k.m, k.e, k.l, k.r, k.z, k.s], [
       sessionEventPrefix(id),
       reason,
       k.channel,
@@ -271,6 +302,50 @@ export class RedisStore implements SharedStore {
     ])) as string[] | null;
     if (!reply) return undefined;
     return { first: Number(reply[0]), frames: reply.slice(1) };
+  }
+
+  async saveState(id: string, fence: number, seq: number, state: string): Promise<boolean> {
+    const k = this.#keys(id);
+    return (await this.#run(scripts.SAVE_STATE, [k.l, k.s], [`${this.node}:${fence}`, seq, state, this.graceMs])) === 1;
+  }
+
+  async loadState(id: string): Promise<{ seq: number; state: string } | undefined> {
+    const saved = await this.#client.get(this.#keys(id).s);
+    if (saved === null) return undefined;
+    const newline = saved.indexOf("\n");
+    return { seq: Number(saved.slice(0, newline)), state: saved.slice(newline + 1) };
+  }
+
+  async list(principal: string, limit: number): Promise<StoredSession[]> {
+    const index = this.#principalKey(principal);
+    const ids = await this.#client.zRange(index, -limit, -1);
+    // One round trip for all (node-redis pipelines the commands of one tick).
+    const found = await Promise.all(ids.map(async (id) => {
+      const k = this.#keys(id);
+      const [meta, state] = await Promise.all([
+        this.#client.hmGet(k.m, ["p", "c", "last", "closed"]),
+        this.#client.get(k.s),
+      ]);
+      const [owner, createdAt, last, closed] = meta;
+      if (owner !== principal || closed) return undefined;
+      const newline = state?.indexOf("\n") ?? -1;
+      return {
+        id,
+        createdAt: Number(createdAt),
+        last: Number(last),
+        state: state === null ? undefined : { seq: Number(state.slice(0, newline)), state: state.slice(newline + 1) },
+      };
+    }));
+    // Sessions that expired or were closed leave the index as they are found.
+    const gone = ids.filter((_, i) => !found[i]);
+    if (gone.length > 0) await this.#client.zRem(index, gone);
+    return found.filter((entry) => entry !== undefined);
+  }
+
+  async work(id: string, interrupt: boolean): Promise<"owned" | "lapsed" | "idle"> {
+    const k = this.#keys(id);
+    const reply = await this.#run(scripts.WORK, [k.m, k.l, k.r], [this.#nodeChannel(""), id, interrupt ? 1 : 0]);
+    return reply as "owned" | "lapsed" | "idle";
   }
 
   async subscribe(id: string, listener: (message: SessionMessage) => void): Promise<void> {
@@ -295,11 +370,25 @@ export class RedisStore implements SharedStore {
     this.epoch = (await this.#client.get(key)) ?? this.epoch;
   }
 
+  /** Runs `script` (`#send`), timed when there is a meter provider. */
+  async #run(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const end = this.#timed?.(OPERATIONS.get(script)!);
+    if (!end) return this.#send(script, keys, args);
+    try {
+      const reply = await this.#send(script, keys, args);
+      end(false);
+      return reply;
+    } catch (error) {
+      end(true);
+      throw error;
+    }
+  }
+
   /**
    * Runs a script by its SHA1 (loaded at connect), or whole when Redis does not have it (after
    * a restart), which loads it again. Either way the command is sent at once, in call order.
    */
-  async #run(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+  async #send(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
     const options = { keys, arguments: args.map(String) };
     try {
       return await this.#client.evalSha(this.#sha.get(script)!, options);
@@ -311,7 +400,19 @@ export class RedisStore implements SharedStore {
 
   #keys(id: string) {
     const base = `${this.#prefix}:{${id}}`;
-    return { m: `${base}:m`, e: `${base}:e`, l: `${base}:l`, r: `${base}:r`, z: `${base}:z`, channel: base };
+    return {
+      m: `${base}:m`,
+      e: `${base}:e`,
+      l: `${base}:l`,
+      r: `${base}:r`,
+      z: `${base}:z`,
+      s: `${base}:s`,
+      channel: base,
+    };
+  }
+
+  #principalKey(principal: string): string {
+    return `${this.#prefix}:principal:${principal}`;
   }
 
   #nodeChannel(node: string): string {
@@ -319,6 +420,10 @@ export class RedisStore implements SharedStore {
   }
 
   #nodeMessage(raw: string): void {
+    if (raw[0] === "i") {
+      this.onNodeMessage({ kind: "interrupt", session: raw.slice(1) });
+      return;
+    }
     const first = raw.indexOf("\n");
     if (raw[0] === "c") {
       const events = sessionMessage(`x${raw.slice(first + 1)}`) as { first: number; frames: string[] };

@@ -13,12 +13,14 @@ import {
   Session,
   type SessionHandle,
   type SessionHost,
+  type SessionState,
   type SessionViewer,
   type ViewerInfo,
 } from "./session.ts";
 import { MemoryStore, type ReplayLimits, type SessionStore } from "./store.ts";
-import { isShared, type NodeMessage, type SharedStore } from "./shared-store.ts";
+import { isShared, type NodeMessage, type SharedStore, type StoredSession } from "./shared-store.ts";
 import { type LinkHost, SharedLink, storeError } from "./shared-link.ts";
+import type { SessionObserver } from "./observer.ts";
 
 /** Called when sessions change; a hook that throws is logged and ignored. */
 export interface SessionHooks {
@@ -49,6 +51,12 @@ export interface SessionOptions {
   /** Called as sessions are created, attached, detached and closed. */
   hooks?: SessionHooks;
   /**
+   * Application state kept with every session, folded from its events (`session.state`); with
+   * a shared store it is saved there, so another node that takes the session has it too.
+   */
+  // deno-lint-ignore no-explicit-any
+  state?: SessionState<any>;
+  /**
    * Where ownership and events are kept. Default: a `MemoryStore` with the bounds above. A
    * shared store (`RedisStore` from `switchboard/redis`) lets several gateway nodes serve the
    * same sessions (docs/guide.md, Several nodes); the gateway closes it when it closes.
@@ -76,6 +84,21 @@ export interface SinceResult {
 type ErrorObjectLike = { code: number; message: string; data?: unknown };
 
 const NOT_FOUND = "Session not found";
+
+/** A session of the caller's, as `ctx.sessions.all()` lists it. */
+export interface SessionSummary {
+  /** The session's id. */
+  readonly id: string;
+  /** When it was created, in milliseconds since the Unix epoch. */
+  readonly createdAt: number;
+  /** The seq of its last event. */
+  readonly latestSeq: number;
+  /** Its application state (`sessions.state`) at `latestSeq`. */
+  readonly state: unknown;
+}
+
+/** How many sessions `all()` lists at most (the newest). */
+export const LIST_LIMIT = 1_000;
 
 /** `gateway.sessions`: the live sessions, for application code outside handlers. */
 export interface GatewaySessions {
@@ -107,8 +130,12 @@ export class SessionRegistry implements GatewaySessions {
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #host: SessionHost;
 
-  constructor(options: SessionOptions, epoch: string, logError: Log) {
+  /** The gateway's telemetry, with an OpenTelemetry SDK. */
+  readonly observer: SessionObserver | undefined;
+
+  constructor(options: SessionOptions, epoch: string, logError: Log, observer?: SessionObserver) {
     this.#epoch = epoch;
+    this.observer = observer;
     this.#graceMs = options.graceMs ?? 20_000;
     this.#idleTtlMs = options.idleTtlMs ?? 24 * 60 * 60_000;
     this.#maxSessions = options.maxSessions ?? 10_000;
@@ -127,6 +154,9 @@ export class SessionRegistry implements GatewaySessions {
       requestSettled: (id) => this.#requests.delete(id),
       ended: (session, reason) => this.#ended(session, reason),
       idle: (session) => this.#idle(session),
+      state: options.state,
+      stateFailed: (session, seq, error) => logError("session state apply failed", { session: session.id, seq, error }),
+      observer,
     };
     if (this.shared) this.#share(this.shared, logError);
   }
@@ -139,6 +169,13 @@ export class SessionRegistry implements GatewaySessions {
   /** Live sessions. */
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** Live sessions here with a viewer (`attached`) and without (`orphaned`), and open server requests: for metrics. */
+  gauges(): { attached: number; orphaned: number; requests: number } {
+    let attached = 0;
+    for (const session of this.#sessions.values()) if (session.viewers > 0) attached++;
+    return { attached, orphaned: this.#sessions.size - attached, requests: this.#requests.size };
   }
 
   /** A live session by id, for application code outside handlers (no ownership check). */
@@ -182,6 +219,55 @@ export class SessionRegistry implements GatewaySessions {
     return session;
   }
 
+  /** `ctx.sessions.open()`: the session `id` of `principal`, read from the shared store if it is not here. */
+  open(id: string, principal: string): Promise<Session> {
+    return this.shared ? this.#sharedSession(id, principal) : Promise.resolve().then(() => this.use(id, principal));
+  }
+
+  /** `ctx.sessions.all()`: the sessions of `principal` on every node, oldest first. */
+  async all(principal: string): Promise<SessionSummary[]> {
+    const summary = (session: Session): SessionSummary => ({
+      id: session.id,
+      createdAt: session.createdAt,
+      latestSeq: session.latestSeq,
+      state: session.state,
+    });
+    if (!this.shared) return this.list(principal).slice(-LIST_LIMIT).map(summary);
+    const store = this.shared;
+    const stored = await store.list(principal, LIST_LIMIT).catch((error) => {
+      throw storeError(error);
+    });
+    return await Promise.all(stored.map(async (entry) => {
+      const local = this.#sessions.get(entry.id);
+      if (local && !local.closed) return summary(local);
+      const state = await this.#storedState(store, entry);
+      return { id: entry.id, createdAt: entry.createdAt, latestSeq: entry.last, state };
+    }));
+  }
+
+  /** A listed session's state at its last seq: as saved, with the events stored after it folded in. */
+  async #storedState(store: SharedStore, entry: StoredSession): Promise<unknown> {
+    const fold = this.#host.state;
+    if (!fold) return undefined;
+    let state = entry.state ? JSON.parse(entry.state.state) : fold.initial();
+    let after = entry.state?.seq ?? 0;
+    while (after < entry.last) {
+      const read = await store.read(entry.id, after).catch(() => undefined);
+      if (!read || read.frames.length === 0) break;
+      const start = Math.max(after + 1, read.first);
+      read.frames.forEach((frame, i) => {
+        const { type, payload } = (JSON.parse(frame) as { params: { type: string; payload?: unknown } }).params;
+        try {
+          state = fold.apply(state, { seq: start + i, type, payload });
+        } catch (error) {
+          this.#logError("session state apply failed", { session: entry.id, seq: start + i, error });
+        }
+      });
+      after = start + read.frames.length - 1;
+    }
+    return state;
+  }
+
   /**
    * `session.resume`: attach `viewer`, replay after `afterSeq` (from the start if `epoch` is
    * not the session's), re-send open requests. With a shared store it reads the store, so it
@@ -207,13 +293,40 @@ export class SessionRegistry implements GatewaySessions {
   async #sharedSession(id: string, principal: string): Promise<Session> {
     const local = this.#sessions.get(id);
     if (local && !local.closed) return this.use(id, principal);
-    const read = await this.#readOwned(this.shared!, id, principal, Number.MAX_SAFE_INTEGER);
+    const store = this.shared!;
+    const read = await this.#readOwned(store, id, principal, Number.MAX_SAFE_INTEGER);
+    const session = new Session(this.#host, id, principal, read.epoch, {});
+    session.createdAt = read.createdAt;
+    const last = this.#host.state ? await this.#loadState(store, session, read.last) : read.last;
     const again = this.#sessions.get(id);
     if (again && !again.closed) return again;
-    const session = new Session(this.#host, id, principal, read.epoch, {});
-    SharedLink.viewed(this.#linkHost!, session, read.last);
+    const link = SharedLink.viewed(this.#linkHost!, session, last);
     this.#sessions.set(id, session);
+    // A session whose owner died mid-work is taken over now, so what is read here shows that work ended.
+    await link.takeOverLapsed().catch(() => {});
     return session;
+  }
+
+  /** Restores the session's state as saved and folds the events after it; resolves with the seq it is at. */
+  async #loadState(store: SharedStore, session: Session, last: number): Promise<number> {
+    const fail = (error: unknown) => {
+      throw storeError(error);
+    };
+    const saved = await store.loadState(session.id).catch(fail);
+    if (saved) session.restoreState(JSON.parse(saved.state), saved.seq);
+    let after = session.stateSeq;
+    while (after < last) {
+      const read = await store.read(session.id, after).catch(fail);
+      if (!read) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+      if (read.first > after + 1) {
+        this.#logError("session state misses evicted events", { session: session.id, from_seq: after + 1 });
+      }
+      const start = Math.max(after + 1, read.first);
+      read.frames.forEach((frame, i) => session.foldFrame(start + i, frame));
+      after = read.frames.length > 0 ? start + read.frames.length - 1 : read.last;
+      last = read.last;
+    }
+    return Math.max(after, last);
   }
 
   /** `session.events.since`: the kept events after `afterSeq`, without attaching. */
@@ -362,6 +475,10 @@ export class SessionRegistry implements GatewaySessions {
     if (!session) return;
     if (message.kind === "closed") {
       session.link!.closedElsewhere(message.first, message.frames);
+      return;
+    }
+    if (message.kind === "interrupt") {
+      session.interruptHere();
       return;
     }
     const { result, error } = JSON.parse(message.response) as { result?: unknown; error?: ErrorObjectLike };

@@ -11,6 +11,7 @@ import { PendingRequests } from "../jsonrpc/peer.ts";
 export type { ResumeResult };
 import type { SessionStore } from "./store.ts";
 import type { SharedLink } from "./shared-link.ts";
+import type { SessionObserver } from "./observer.ts";
 
 /**
  * Why a session ended. With a shared store, `moved` means this node let go of it (it goes on
@@ -26,6 +27,31 @@ export type EndReason =
   | "shutdown"
   | "moved"
   | "store_lost";
+
+/** A session event, as a `SessionState` folds it. */
+export interface SessionEvent {
+  /** Its number within the session: 1, 2, 3 …, folded in that order. */
+  readonly seq: number;
+  /** What `emit` was given as its type. */
+  readonly type: string;
+  /** What `emit` was given as its payload (a copy with a shared store). */
+  readonly payload: unknown;
+}
+
+/**
+ * Application state kept with every session (the `sessions.state` option of `createGateway`):
+ * folded from the session's events, so it is the same on every node that holds the session,
+ * and with a shared store it is saved there and loaded with the session on another node.
+ */
+export interface SessionState<S = unknown> {
+  /** A new session's state. It must be JSON-serialisable (a shared store keeps it as JSON). */
+  initial(): S;
+  /**
+   * Folds one event into `state` (in seq order, each once) and returns the new state; it may
+   * change `state` in place. It must not throw, nor keep `event.payload` to change it later.
+   */
+  apply(state: S, event: SessionEvent): S;
+}
 
 /** What the orphan policy decides when a detached session's grace period ends. */
 export type OrphanDecision = "reap" | "defer";
@@ -68,6 +94,15 @@ export interface SessionHandle {
   readonly closed: boolean;
   /** Aborted when the session ends, with the end reason. */
   readonly signal: AbortSignal;
+  /** When it was created, in milliseconds since the Unix epoch (the same on every node). */
+  readonly createdAt: number;
+  /** The application state folded from its events (undefined without the `sessions.state` option). */
+  readonly state: unknown;
+  /**
+   * The seq of the last event folded into `state`. In memory an event is folded as it is
+   * emitted; with a shared store, once the store confirmed it (on every node that holds it).
+   */
+  readonly stateSeq: number;
   /**
    * Emits a session event: stamps the next seq, keeps it for replay, then writes it to every
    * viewer (a write never waits, so a slow viewer holds up nobody). Returns the seq, or 0 once
@@ -83,6 +118,14 @@ export interface SessionHandle {
   request(method: string, params?: unknown, options?: SessionRequestOptions): Promise<unknown>;
   /** Ends the session: open requests are cancelled, viewers get `session.closed {reason}`, bound handlers are aborted. */
   close(reason?: EndReason): void;
+  /**
+   * Interrupts the session's work, wherever it runs: the handlers bound to it are aborted (their
+   * `ctx.signal`, with an `RpcError` -32800 `{reason: "interrupted"}`), here or, with a shared
+   * store, on the node that owns it; a session whose owner died mid-work is taken over, which
+   * emits `session.interrupted {reason: "owner_lost"}`. The session goes on. Resolves true if
+   * some work was running (or a node owned it and was told).
+   */
+  interrupt(): Promise<boolean>;
 }
 
 /** A connection, as a session sees it. */
@@ -124,6 +167,12 @@ export interface SessionHost {
   ended(session: Session, reason: EndReason): void;
   /** With a shared store: the session may have nothing left here (no viewer, no work). */
   idle(session: Session): void;
+  /** The application state kept with each session, if the gateway keeps one. */
+  readonly state: SessionState | undefined;
+  /** A `SessionState.apply` threw: logged, the event is not folded. */
+  stateFailed(session: Session, seq: number, error: unknown): void;
+  /** The gateway's telemetry, with an OpenTelemetry SDK. */
+  readonly observer: SessionObserver | undefined;
 }
 
 /** 128 random bits, hex. */
@@ -173,6 +222,10 @@ export class Session implements SessionHandle {
   #over = false;
   /** The fixed start of every event frame, so an emit serialises only what changes. */
   #framePrefix: string;
+  /** When it was created (ms since the Unix epoch); a session read from a shared store gets the store's. */
+  createdAt: number = Date.now();
+  #state: unknown;
+  #stateSeq = 0;
 
   constructor(host: SessionHost, id: string, principal: string, epoch: string, options: CreateSessionOptions) {
     this.#host = host;
@@ -182,6 +235,40 @@ export class Session implements SessionHandle {
     this.closeOnDisconnect = options.closeOnDisconnect ?? false;
     this.onOrphan = options.onOrphan;
     this.#framePrefix = sessionEventPrefix(id);
+    this.#state = host.state?.initial();
+  }
+
+  get state(): unknown {
+    return this.#state;
+  }
+
+  get stateSeq(): number {
+    return this.#stateSeq;
+  }
+
+  /** With a shared store: the state as saved at `seq` (events after it are folded next). */
+  restoreState(state: unknown, seq: number): void {
+    this.#state = state;
+    this.#stateSeq = seq;
+  }
+
+  /** Folds event `seq` into the state (a no-op without one). */
+  fold(seq: number, type: string, payload: unknown): void {
+    const state = this.#host.state;
+    if (!state) return;
+    try {
+      this.#state = state.apply(this.#state, { seq, type, payload });
+    } catch (error) {
+      this.#host.stateFailed(this, seq, error);
+    }
+    this.#stateSeq = seq;
+  }
+
+  /** Folds a serialised event frame (with a shared store, as it reaches this node). */
+  foldFrame(seq: number, frame: string): void {
+    if (!this.#host.state) return;
+    const { type, payload } = (JSON.parse(frame) as { params: { type: string; payload?: unknown } }).params;
+    this.fold(seq, type, payload);
   }
 
   /** Counts any event emitted since the last call as activity at `now`. */
@@ -249,12 +336,15 @@ export class Session implements SessionHandle {
     const seq = this.#seq + 1;
     const frame = sessionEventFrame(this.#framePrefix, seq, type, payload);
     this.#seq = seq;
+    const observer = this.#host.observer;
+    if (observer) observer.eventsAppended++;
     if (this.link) {
       // Written to the viewers once the store confirms it (`deliver`).
       this.link.append(seq, frame);
       return seq;
     }
     this.#host.store.append(this.id, seq, frame);
+    this.fold(seq, type, payload);
     for (const viewer of this.#viewers) viewer.writeText(frame);
     return seq;
   }
@@ -277,6 +367,7 @@ export class Session implements SessionHandle {
     const frame = request(id, method, params);
     const answer = this.#requests.add(id, frame, options);
     this.#host.requestOpened(id, this);
+    this.#host.observer?.requestOpened(id, method, answer);
     this.lastActive = performance.now();
     if (this.link) this.link.openRequest(id, frame);
     else this.deliver(frame);
@@ -344,6 +435,19 @@ export class Session implements SessionHandle {
     for (const [id] of [...this.#requests.requests()]) this.dropRequest(id, error);
     for (const task of this.#tasks) task.abort(error);
     this.#tasks.clear();
+  }
+
+  async interrupt(): Promise<boolean> {
+    const here = this.interruptHere();
+    // The owner elsewhere is told (or, dead mid-work, taken over); work here was just aborted.
+    return (await this.link?.interrupt()) === true || here;
+  }
+
+  /** Aborts the handlers bound to this session on this node; true if there were some. */
+  interruptHere(): boolean {
+    const error = new RpcError(ErrorCode.RequestCancelled, "Interrupted", { reason: "interrupted" });
+    for (const task of this.#tasks) task.abort(error);
+    return this.#tasks.size > 0;
   }
 
   /** Whether `viewer` is attached. */

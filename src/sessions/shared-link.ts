@@ -33,6 +33,14 @@ type CatchUp = Pending[];
 /** How long a node waits for another node to let go of a session it wants to emit on. */
 const OWNER_WAIT_MS = 30_000;
 
+/**
+ * The owner saves the session's state (`sessions.state`) after this many events folded since
+ * the last save, or `STATE_SAVE_MS` after the first of them: a node that loads the session
+ * folds the events after the saved seq, which the store keeps (512 by default).
+ */
+const STATE_SAVE_EVENTS = 64;
+const STATE_SAVE_MS = 1_000;
+
 /** The id of a server request's frame. */
 const requestIdOf = (frame: string): string => (JSON.parse(frame) as { id: string }).id;
 
@@ -71,6 +79,10 @@ export class SharedLink {
   #closing = false;
   /** The store could not record the session (created here): the call that created it answers this error. */
   #notCreated: RpcError | undefined;
+  /** Events folded into the state since it was last saved (owner only), and the save under way or scheduled. */
+  #unsaved = 0;
+  #saving: Promise<void> | undefined;
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(host: LinkHost, session: Session) {
     this.#host = host;
@@ -82,7 +94,7 @@ export class SharedLink {
   /** A link for a session created here: this node owns it once the store has recorded it. */
   static created(host: LinkHost, session: Session): SharedLink {
     const link = new SharedLink(host, session);
-    link.#acquiring = host.store.create(session.id, session.principal, session.epoch).then(
+    link.#acquiring = host.store.create(session.id, session.principal, session.epoch, session.createdAt).then(
       (fence) => {
         link.#fence = fence;
         link.#acquiring = undefined;
@@ -266,8 +278,11 @@ export class SharedLink {
 
   /** Lets the lease go (nothing runs here): another node may take the session without waiting. */
   async release(): Promise<void> {
+    if (this.#fence === 0 || this.#pending.length > 0 || this.#acquiring) return;
+    // The state folded here goes to the store first (a save already under way may leave some for a second one).
+    for (let tries = 0; tries < 2 && this.#unsaved > 0; tries++) await this.#saveState();
     const fence = this.#fence;
-    if (fence === 0 || this.#pending.length > 0 || this.#acquiring) return;
+    if (fence === 0 || this.#pending.length > 0) return;
     this.#fence = 0;
     await this.#store.release(this.#session.id, fence).catch(() => {});
     if (this.#session.viewers > 0) await this.#setSubscribed(true);
@@ -282,6 +297,39 @@ export class SharedLink {
   async detach(): Promise<void> {
     await this.release();
     await this.#setSubscribed(false);
+  }
+
+  /**
+   * `session.interrupt()` from here, when the work does not run here: the owner is told; a
+   * session whose owner died mid-work is taken over. A dead owner's lease may still run: then
+   * it is looked at again once that lease would have lapsed.
+   */
+  async interrupt(): Promise<boolean> {
+    if (this.#fence > 0 || this.#acquiring) return false;
+    const work = await this.#store.work(this.#session.id, true).catch((error) => {
+      throw storeError(error);
+    });
+    if (work === "lapsed") await this.#ownNow();
+    if (work === "owned") {
+      const timer = setTimeout(() => void this.takeOverLapsed().catch(() => {}), this.#store.leaseMs + 100);
+      (timer as { unref?: () => void }).unref?.();
+    }
+    return work !== "idle";
+  }
+
+  /**
+   * Takes the session over if its owner died mid-work (no lease, work recorded): the viewers
+   * are told with `session.interrupted`, which is stored and folded here when this resolves.
+   */
+  async takeOverLapsed(): Promise<void> {
+    if (this.#fence > 0 || this.#acquiring || this.#session.closed) return;
+    if ((await this.#store.work(this.#session.id, false)) === "lapsed") await this.#ownNow();
+  }
+
+  /** Takes the lease (emitting what a take-over emits) and waits until those events are stored. */
+  async #ownNow(): Promise<void> {
+    await this.#acquire();
+    await this.#flushed();
   }
 
   /** The store is reachable again: re-send what waits, read what this node missed. */
@@ -313,7 +361,7 @@ export class SharedLink {
       return;
     }
     // What waits is contiguous: a drop takes every event not sent, and a reset starts after it.
-    const batch = this.#pending.slice();
+    const batch = this.#nextBatch();
     this.#sent = batch.length;
     const generation = this.#generation;
     this.appendedSinceTick = true;
@@ -331,6 +379,23 @@ export class SharedLink {
         if (generation === this.#generation) this.#sent = 0;
       },
     );
+  }
+
+  /**
+   * The events of the next append: those waiting, up to half a ring's count and a quarter of
+   * its bytes (at least one), so that a store trimming whole appends keeps several.
+   */
+  #nextBatch(): Pending[] {
+    const { maxEvents, maxBytes } = this.#store.replay;
+    const most = Math.max(1, maxEvents >> 1);
+    let count = 0;
+    let bytes = 0;
+    while (count < this.#pending.length && count < most) {
+      bytes += this.#pending[count]!.frame.length;
+      if (count > 0 && bytes > maxBytes / 4) break;
+      count++;
+    }
+    return this.#pending.slice(0, count);
   }
 
   /** The store holds every event up to `last`: write the pending ones up to it to the viewers here. */
@@ -458,6 +523,47 @@ export class SharedLink {
     let bytes = 0;
     for (const item of this.#pending) bytes += item.frame.length;
     return bytes;
+  }
+
+  // ---- the application state ----
+
+  /** An event was folded into the state here, the owner: save it when enough are. */
+  #stateFolded(): void {
+    if (this.#session.state === undefined) return; // the gateway keeps no state
+    this.#unsaved++;
+    this.#scheduleSave();
+  }
+
+  #scheduleSave(): void {
+    if (this.#unsaved >= STATE_SAVE_EVENTS) void this.#saveState();
+    else if (this.#unsaved > 0 && this.#saveTimer === undefined && !this.#saving) {
+      this.#saveTimer = setTimeout(() => void this.#saveState(), STATE_SAVE_MS);
+      (this.#saveTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Saves the state as folded now (one save at a time; what is folded meanwhile is saved next). */
+  #saveState(): Promise<void> {
+    if (this.#saving) return this.#saving;
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    // A session that ended here as `moved` goes on in the store: its state is saved all the same.
+    if (this.#unsaved === 0 || this.#fence === 0) return Promise.resolve();
+    const count = this.#unsaved;
+    this.#unsaved = 0;
+    const session = this.#session;
+    const save = this.#store.saveState(session.id, this.#fence, session.stateSeq, JSON.stringify(session.state));
+    this.#saving = save.then(
+      () => {},
+      () => {
+        // Unreachable store (it logs that itself): saved later, with what is folded by then.
+        this.#unsaved += count;
+      },
+    ).finally(() => {
+      this.#saving = undefined;
+      if (this.#fence > 0) this.#scheduleSave();
+    });
+    return this.#saving;
   }
 
   // ---- taking the lease ----
@@ -620,6 +726,8 @@ export class SharedLink {
     if (seq <= this.#delivered) return;
     this.#delivered = seq;
     if (seq > this.#session.latestSeq) this.#session.seqAt(seq);
+    this.#session.foldFrame(seq, frame);
+    if (this.#fence > 0) this.#stateFolded();
     this.#session.deliver(frame);
     for (const buffer of this.#catchUps.values()) buffer.push({ seq, frame });
   }

@@ -26,6 +26,20 @@ export interface SharedRead extends SharedMeta {
   frames: string[];
   /** The seq of the oldest event kept (`last + 1` when none is). */
   first: number;
+  /** When the session was created (ms since the Unix epoch). */
+  createdAt: number;
+}
+
+/** A session as `list` finds it. */
+export interface StoredSession {
+  /** The session's id. */
+  id: string;
+  /** When it was created (ms since the Unix epoch). */
+  createdAt: number;
+  /** The seq of its last event. */
+  last: number;
+  /** Its application state as last saved (JSON) and the seq it is at, if it was saved. */
+  state: { seq: number; state: string } | undefined;
 }
 
 /** The outcome of `acquire`. */
@@ -56,7 +70,9 @@ export type NodeMessage =
   /** A client's reply to server request `id` won (it was the first). */
   | { kind: "answer"; session: string; id: string; response: string }
   /** Another node closed the session: its closing events `first`, `first + 1`, …. */
-  | { kind: "closed"; session: string; first: number; frames: string[] };
+  | { kind: "closed"; session: string; first: number; frames: string[] }
+  /** A node asks this one, the session's owner, to interrupt the session's work. */
+  | { kind: "interrupt"; session: string };
 
 /** A store shared by several gateway nodes. */
 export interface SharedStore {
@@ -81,7 +97,7 @@ export interface SharedStore {
   readonly replay: ReplayLimits;
 
   /** Records a new session with `epoch`, owned by this node (lease and fence); resolves with the fence. */
-  create(id: string, principal: string, epoch: string): Promise<number>;
+  create(id: string, principal: string, epoch: string, createdAt: number): Promise<number>;
   /**
    * Records the session anew, owned by this node, after the store lost it or some of its
    * events: a new `epoch`, no events kept, seqs going on after `last`. Resolves with the fence.
@@ -111,6 +127,18 @@ export interface SharedStore {
    * with the first seq of those events and their frames, or undefined if it was gone.
    */
   closeSession(id: string, reason: string): Promise<{ first: number; frames: string[] } | undefined>;
+  /** Saves the session's application state as of event `seq` (JSON), with fencing; false if fenced. */
+  saveState(id: string, fence: number, seq: number, state: string): Promise<boolean>;
+  /** The session's application state as last saved, and the seq it is at. */
+  loadState(id: string): Promise<{ seq: number; state: string } | undefined>;
+  /** The live sessions of `principal`, oldest first, at most `limit` (the newest). */
+  list(principal: string, limit: number): Promise<StoredSession[]>;
+  /**
+   * Where the session's work is: `owned` (a node holds its lease; with `interrupt`, that node is
+   * asked to interrupt the work), `lapsed` (no node does, but its last owner stopped mid-work:
+   * it died), or `idle`.
+   */
+  work(id: string, interrupt: boolean): Promise<"owned" | "lapsed" | "idle">;
   /** Starts delivering the session's channel to `listener` (resolves once subscribed). */
   subscribe(id: string, listener: (message: SessionMessage) => void): Promise<void>;
   /** Stops delivering the session's channel. */

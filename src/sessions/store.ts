@@ -1,19 +1,10 @@
 /**
- * Where the session registry keeps what must outlive a connection: who owns each session,
- * and its event log (the replay ring). `MemoryStore` is the one implementation today.
+ * Where the session registry keeps what must outlive a connection, in one process: who owns
+ * each session, and its event log (the replay ring). `MemoryStore` is the implementation.
  *
- * The interface is shaped after Redis Streams so that a shared store can later let a client
- * resume on another gateway node:
- * - `create` / `owner` / `delete` — a hash per session (`HSET owner`, `DEL`); expiry is
- *   `PEXPIRE` set beside the registry's orphan and idle timers, which call `delete` here.
- * - `append` — `XADD session:<id> MAXLEN ~ <maxEvents> <seq>-0 frame`: the seq is the stream
- *   entry id, stamped by the one node that holds the session live, so order needs no lock.
- * - `read` — `XRANGE session:<id> (<after>-0 +`, and `truncated` when the first entry
- *   returned is not `after + 1`.
- * - trimming — inside `append` (per-session bounds and the store's own byte budget).
- * It is synchronous because attach-and-replay must not interleave with live delivery; a
- * networked store would keep this shape for the node holding the session and add an
- * asynchronous read for resuming elsewhere.
+ * It is synchronous because attach-and-replay must not interleave with live delivery. Sessions
+ * shared by several nodes live in a `SharedStore` instead (shared-store.ts), which is
+ * asynchronous and driven per session by `SharedLink`.
  */
 
 /** Bounds of one session's replay ring. */

@@ -24,6 +24,8 @@ export interface RunningApp {
   readonly wsUrl: string;
   /** Everything the app wrote to stderr so far. */
   stderr(): string;
+  /** Sends `signal` by PID (SIGKILL: a crash, nothing cleaned up); resolves once it has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
   /** SIGTERM, then SIGKILL if it lingers; resolves when it has exited. */
   close(): Promise<void>;
 }
@@ -70,6 +72,10 @@ export async function startApp(
     token: new URLSearchParams(fragment).get("token")!,
     wsUrl: `${base.replace(/^http/, "ws")}api/ws`,
     stderr: () => stderr,
+    kill: (signal) => {
+      process.kill(child.pid!, signal);
+      return exited;
+    },
     close: () => stop(child, exited),
   };
 }

@@ -1,6 +1,6 @@
 /** Methods an app writes on top of sessions, shared by the session, client and fault tests. */
 import * as v from "valibot";
-import { method, type MethodTable } from "../../src/mod.ts";
+import { method, type MethodTable, type SessionState } from "../../src/mod.ts";
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
@@ -12,6 +12,26 @@ export function gate() {
 }
 
 export const SessionParams = v.object({ session_id: v.string() });
+
+/** What `countingState` keeps: how many events it folded, of which types, the last seq, and whether every seq came once, in order. */
+export interface Counted {
+  count: number;
+  last: number;
+  inOrder: boolean;
+  types: Record<string, number>;
+}
+
+/** A session state for the tests (`sessions.state`): counts the events it folds. */
+export const countingState: SessionState<Counted> = {
+  initial: () => ({ count: 0, last: 0, inOrder: true, types: {} }),
+  apply(state, event) {
+    state.inOrder &&= event.seq === state.last + 1;
+    state.last = event.seq;
+    state.count++;
+    state.types[event.type] = (state.types[event.type] ?? 0) + 1;
+    return state;
+  },
+};
 
 /** The methods an app would write on top of sessions: create, stream, ask, and a long turn. */
 export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: boolean } }) {
@@ -48,6 +68,34 @@ export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: b
         const answer = await session.request("approval", { command: "ls" }, { timeoutMs: p.timeout_ms });
         session.emit("approval.result", { answer });
         return { answer };
+      },
+    }),
+    // The caller's session wherever it lives, with its state.
+    "state.get": method({
+      params: SessionParams,
+      handler: async (p, ctx) => {
+        const session = await ctx.sessions.open(p.session_id);
+        return { seq: session.stateSeq, state: session.state, created_at: session.createdAt };
+      },
+    }),
+    "sessions.all": method({
+      handler: async (_, ctx) => ({ sessions: await ctx.sessions.all() }),
+    }),
+    "session.interrupt": method({
+      params: SessionParams,
+      handler: async (p, ctx) => ({ interrupted: await ctx.sessions.interrupt(p.session_id) }),
+    }),
+    // Work bound to the session that runs until it is interrupted (at most 10 s): answers why it stopped.
+    "demo.wait": method({
+      params: SessionParams,
+      concurrent: true,
+      handler: async (p, ctx) => {
+        ctx.session(p.session_id);
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, 10_000);
+          ctx.signal.addEventListener("abort", () => resolve(clearTimeout(timer)), { once: true });
+        });
+        return { reason: (ctx.signal.reason as { data?: { reason?: string } } | undefined)?.data?.reason ?? null };
       },
     }),
     // A turn that runs until the test opens its gate.

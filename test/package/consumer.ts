@@ -133,8 +133,10 @@ async function make(): Promise<Consumer> {
     files: { path: string }[];
   }[];
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  // With `redis` beside it, as a user of `switchboard/redis` installs it (an optional peer dependency).
-  const install = await run("npm", ["install", "--no-audit", "--no-fund", join(dir, filename), "redis@^6.3.1"], {
+  // With `redis` beside it, as a user of `switchboard/redis` installs it, and the OpenTelemetry SDK
+  // the app's `--metrics` needs (optional peer dependencies).
+  const optional = ["redis@^6.3.1", "@opentelemetry/sdk-metrics@^2", "@opentelemetry/exporter-prometheus@>=0.200"];
+  const install = await run("npm", ["install", "--no-audit", "--no-fund", join(dir, filename), ...optional], {
     cwd: dir,
     timeoutMs: 180_000,
   });

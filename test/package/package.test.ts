@@ -73,6 +73,7 @@ for (const runtime of runtimes) {
       "constantTimeEqual",
       "createGateway",
       "defaultLimits",
+      "jsonLogger",
       "method",
       "silentLogger",
       "tokenAuth",
@@ -136,6 +137,37 @@ for (const runtime of runtimes) {
       assert.doesNotMatch(await script.text(), /from\s*"switchboard/);
     } finally {
       await app.stop();
+    }
+  });
+}
+
+for (const runtime of runtimes) {
+  test(`on ${runtime}, the package's bin with --metrics and --log-format json: /metrics behind the token, JSON logs`, async () => {
+    const { dir } = await consumer();
+    const [command, args] = runtime === "node" ? ["npx", ["switchboard"]] : runner(runtime, APP_MAIN);
+    const flags = ["--port", "0", "--metrics", "--log-format", "json"];
+    const app = await start(command, [...args, ...flags], /^(http:\/\/127\.0\.0\.1:\d+\/)#token=(\w+)$/m, { cwd: dir });
+    try {
+      const [, base, token] = app.match;
+      assert.equal((await fetch(`${base}metrics`)).status, 401);
+      // As the page connects: a ticket for the token, then the socket, closed after gateway.ready.
+      const auth = { authorization: `Bearer ${token}` };
+      const { ticket } = await (await fetch(`${base}api/ticket`, { method: "POST", headers: auth })).json();
+      const WS = await webSocketClass();
+      const socket = new WS(`${base!.replace(/^http/, "ws")}api/ws?ticket=${encodeURIComponent(ticket)}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise((resolve, reject) => {
+        socket.addEventListener("message", resolve, { once: true });
+        socket.addEventListener("error", () => reject(new Error("the socket failed")));
+        timer = setTimeout(() => reject(new Error("no gateway.ready within 10 s")), 10_000);
+      }).finally(() => clearTimeout(timer));
+      socket.close();
+      const metrics = await fetch(`${base}metrics`, { headers: auth });
+      assert.match(await metrics.text(), /^switchboard_connections_opened_total\{[^}]*\} 1$/m);
+    } finally {
+      const { stderr } = await app.stop();
+      const lines = stderr.split("\n").filter((line) => line.startsWith("{"));
+      assert.ok(lines.some((line) => JSON.parse(line).message === "connection closed"), stderr);
     }
   });
 }

@@ -16,6 +16,7 @@ const STATE_TEXT = {
 const STATUS_TEXT = {
   interrupted: "Interrupted.",
   error: "The agent failed: ",
+  // The server that ran it stopped (or, for an in-memory one, the conversation is gone).
   cut: "Cut off: this answer will not finish.",
 };
 const HINT = "Enter sends; Shift+Enter starts a new line.";
@@ -34,6 +35,8 @@ function takeToken() {
 const token = takeToken();
 /** Whether this page has been connected: a token refused after that means the server restarted. */
 let wasOpen = false;
+/** Whether the server keeps its conversations in a shared store (Redis), so they outlive it: `gateway.ready`'s `shared`. */
+let shared = false;
 
 /**
  * Trades the token for a single-use ticket before each connection attempt. A page cannot read
@@ -83,15 +86,19 @@ client.onStateChange((state) => {
   updateComposer();
 });
 
-client.ready.then((ready) => ($("agent").textContent = `· ${ready.agent}`), () => {});
+client.ready.then((ready) => {
+  $("agent").textContent = `· ${ready.agent}`;
+  shared = ready.shared === true;
+}, () => {});
 
 client.onResume((report) => {
   if (report.session_id !== view.id) return;
   if (report.error) {
+    if (!report.epochChanged) return lose("That conversation has ended.");
     return lose(
-      report.epochChanged
-        ? "The server restarted, so this conversation is gone (the server keeps conversations in memory only)."
-        : "That conversation has ended.",
+      shared
+        ? "This conversation is gone: the server's Redis lost it (it restarted without keeping its data)."
+        : "The server restarted, so this conversation is gone (the server keeps conversations in memory only).",
     );
   }
   // Events were evicted while we were away: draw it again from its history.
@@ -104,7 +111,12 @@ function tokenRefused() {
   cutRunningTurns();
   $("session-list").replaceChildren(); // they were the old server's
   if (!token) notice("No access token: open the URL that `npm start` printed (it ends in #token=…).");
-  else if (wasOpen) {
+  else if (wasOpen && shared) {
+    notice(
+      "The server restarted with a new access token, so this page cannot reconnect. Open the URL the server printed: " +
+        "the conversations are kept in Redis, and listed there (set SWITCHBOARD_TOKEN to keep one token across restarts).",
+    );
+  } else if (wasOpen) {
     notice(
       "The server restarted with a new access token, so this page cannot reconnect, and its conversations are gone. " +
         "Open the URL the server printed (set SWITCHBOARD_TOKEN to keep one token across restarts).",
@@ -119,11 +131,23 @@ function tokenRefused() {
 
 // ---- session events
 
+/** Events that change what the session list shows. */
+const LISTED = ["message.user", "message.complete", "session.closed", "session.interrupted"];
+
 for (
-  const type of ["message.user", "message.delta", "tool.request", "tool.result", "message.complete", "session.closed"]
+  const type of [
+    "message.user",
+    "message.delta",
+    "tool.request",
+    "tool.result",
+    "message.complete",
+    "session.closed",
+    // With a shared store: the node running a turn died, and another took the session over.
+    "session.interrupted",
+  ]
 ) {
   client.on(type, (event) => {
-    if (type === "message.user" || type === "message.complete" || type === "session.closed") void refreshSessions();
+    if (LISTED.includes(type)) void refreshSessions();
     if (event.session_id !== view.id) return;
     if (view.buffer) view.buffer.push(event);
     else apply(event);
@@ -139,7 +163,7 @@ function apply(event) {
   const p = event.payload;
   const turn = view.turns.get(p?.turn_id);
   // A turn whose start was evicted from the replay: the truncated resume redraws from history.
-  if (!turn && event.type !== "message.user" && event.type !== "session.closed") return;
+  if (!turn && !["message.user", "session.closed", "session.interrupted"].includes(event.type)) return;
   switch (event.type) {
     case "message.user":
       addTurn({ turn_id: p.turn_id, prompt: p.text, parts: [], status: "running" });
@@ -166,8 +190,16 @@ function apply(event) {
     case "message.complete":
       finishTurn(turn, p.status, p.error);
       break;
+    case "session.interrupted":
+      // Every running turn is gone (the conversation goes on): as the server's history records it.
+      cutRunningTurns();
+      break;
     case "session.closed":
-      return lose("This conversation has ended.");
+      return lose(
+        p?.reason === "store_lost"
+          ? "This conversation is gone: the server's Redis lost it (it restarted without keeping its data)."
+          : "This conversation has ended.",
+      );
   }
   if (atBottom) log.scrollTop = log.scrollHeight;
   updateComposer();
@@ -204,7 +236,11 @@ async function openSession(id) {
   } catch (error) {
     if (view.id !== id) return;
     if (error instanceof RpcError && error.code === ErrorCode.SessionNotFound) {
-      lose("That conversation is gone (the server restarted or it ended).");
+      lose(
+        shared
+          ? "That conversation is gone (it ended, or the server's Redis lost it)."
+          : "That conversation is gone (the server restarted or it ended).",
+      );
     } else notice(`Could not open the conversation: ${error.message}`);
   }
 }
