@@ -7,6 +7,7 @@ import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
 import {
   type CreateSessionOptions,
   type EndReason,
+  eventOfFrame,
   type OrphanPolicy,
   randomId,
   type ResumeResult,
@@ -19,7 +20,7 @@ import {
 } from "./session.ts";
 import { MemoryStore, type ReplayLimits, type SessionStore } from "./store.ts";
 import { isShared, type NodeMessage, type SharedStore, type StoredSession } from "./shared-store.ts";
-import { type LinkHost, SharedLink, storeError } from "./shared-link.ts";
+import { type LinkHost, SharedLink, storeError, unref } from "./shared-link.ts";
 import type { SessionObserver } from "./observer.ts";
 
 /** Called when sessions change; a hook that throws is logged and ignored. */
@@ -250,22 +251,44 @@ export class SessionRegistry implements GatewaySessions {
     const fold = this.#host.state;
     if (!fold) return undefined;
     let state = entry.state ? JSON.parse(entry.state.state) : fold.initial();
-    let after = entry.state?.seq ?? 0;
-    while (after < entry.last) {
-      const read = await store.read(entry.id, after).catch(() => undefined);
-      if (!read || read.frames.length === 0) break;
-      const start = Math.max(after + 1, read.first);
-      read.frames.forEach((frame, i) => {
-        const { type, payload } = (JSON.parse(frame) as { params: { type: string; payload?: unknown } }).params;
-        try {
-          state = fold.apply(state, { seq: start + i, type, payload });
-        } catch (error) {
-          this.#logError("session state apply failed", { session: entry.id, seq: start + i, error });
-        }
-      });
-      after = start + read.frames.length - 1;
-    }
+    await this.#foldStored(store, entry.id, entry.state?.seq ?? 0, entry.last, (seq, frame) => {
+      try {
+        state = fold.apply(state, { seq, ...eventOfFrame(frame) });
+      } catch (error) {
+        this.#logError("session state apply failed", { session: entry.id, seq, error });
+      }
+    }).catch(() => {
+      // Unreachable store or a session gone meanwhile: the state as far as it was folded.
+    });
     return state;
+  }
+
+  /**
+   * Reads the events of session `id` stored after `after` (in pages, up to `last` and whatever
+   * came since) and hands each to `fold`; resolves with the seq reached. Rejects with -32001 if
+   * the session is gone, -32005 if the store is unreachable.
+   */
+  async #foldStored(
+    store: SharedStore,
+    id: string,
+    after: number,
+    last: number,
+    fold: (seq: number, frame: string) => void,
+  ): Promise<number> {
+    while (after < last) {
+      const read = await store.read(id, after).catch((error) => {
+        throw storeError(error);
+      });
+      if (!read) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
+      if (read.first > after + 1) {
+        this.#logError("session state misses evicted events", { session: id, from_seq: after + 1 });
+      }
+      const start = Math.max(after + 1, read.first);
+      read.frames.forEach((frame, i) => fold(start + i, frame));
+      after = read.frames.length > 0 ? start + read.frames.length - 1 : read.last;
+      last = read.last;
+    }
+    return after;
   }
 
   /**
@@ -309,24 +332,17 @@ export class SessionRegistry implements GatewaySessions {
 
   /** Restores the session's state as saved and folds the events after it; resolves with the seq it is at. */
   async #loadState(store: SharedStore, session: Session, last: number): Promise<number> {
-    const fail = (error: unknown) => {
+    const saved = await store.loadState(session.id).catch((error) => {
       throw storeError(error);
-    };
-    const saved = await store.loadState(session.id).catch(fail);
+    });
     if (saved) session.restoreState(JSON.parse(saved.state), saved.seq);
-    let after = session.stateSeq;
-    while (after < last) {
-      const read = await store.read(session.id, after).catch(fail);
-      if (!read) throw new RpcError(ErrorCode.SessionNotFound, NOT_FOUND);
-      if (read.first > after + 1) {
-        this.#logError("session state misses evicted events", { session: session.id, from_seq: after + 1 });
-      }
-      const start = Math.max(after + 1, read.first);
-      read.frames.forEach((frame, i) => session.foldFrame(start + i, frame));
-      after = read.frames.length > 0 ? start + read.frames.length - 1 : read.last;
-      last = read.last;
-    }
-    return Math.max(after, last);
+    return await this.#foldStored(
+      store,
+      session.id,
+      session.stateSeq,
+      last,
+      (seq, frame) => session.foldFrame(seq, frame),
+    );
   }
 
   /** `session.events.since`: the kept events after `afterSeq`, without attaching. */
@@ -465,9 +481,7 @@ export class SessionRegistry implements GatewaySessions {
     // One tick renews the leases this node holds and keeps the sessions viewed here from expiring.
     // Often enough for the lease and for the expiry of sessions viewed here.
     const every = Math.min(store.leaseMs, store.graceMs > 0 ? store.graceMs : Infinity) / 3;
-    this.#leaseTimer = setInterval(() => this.#leaseTick(store), Math.max(50, every));
-    // A timer must not keep the process alive by itself (Deno and Bun have `unref` too).
-    (this.#leaseTimer as { unref?: () => void }).unref?.();
+    this.#leaseTimer = unref(setInterval(() => this.#leaseTick(store), Math.max(50, every)));
   }
 
   #nodeMessage(message: NodeMessage): void {

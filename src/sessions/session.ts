@@ -175,6 +175,11 @@ export interface SessionHost {
   readonly observer: SessionObserver | undefined;
 }
 
+/** The type and payload of a serialised session event frame. */
+export function eventOfFrame(frame: string): { type: string; payload: unknown } {
+  return (JSON.parse(frame) as { params: { type: string; payload: unknown } }).params;
+}
+
 /** 128 random bits, hex. */
 export function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -267,7 +272,7 @@ export class Session implements SessionHandle {
   /** Folds a serialised event frame (with a shared store, as it reaches this node). */
   foldFrame(seq: number, frame: string): void {
     if (!this.#host.state) return;
-    const { type, payload } = (JSON.parse(frame) as { params: { type: string; payload?: unknown } }).params;
+    const { type, payload } = eventOfFrame(frame);
     this.fold(seq, type, payload);
   }
 

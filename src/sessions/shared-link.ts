@@ -311,8 +311,7 @@ export class SharedLink {
     });
     if (work === "lapsed") await this.#ownNow();
     if (work === "owned") {
-      const timer = setTimeout(() => void this.takeOverLapsed().catch(() => {}), this.#store.leaseMs + 100);
-      (timer as { unref?: () => void }).unref?.();
+      unref(setTimeout(() => void this.takeOverLapsed().catch(() => {}), this.#store.leaseMs + 100));
     }
     return work !== "idle";
   }
@@ -537,8 +536,7 @@ export class SharedLink {
   #scheduleSave(): void {
     if (this.#unsaved >= STATE_SAVE_EVENTS) void this.#saveState();
     else if (this.#unsaved > 0 && this.#saveTimer === undefined && !this.#saving) {
-      this.#saveTimer = setTimeout(() => void this.#saveState(), STATE_SAVE_MS);
-      (this.#saveTimer as { unref?: () => void }).unref?.();
+      this.#saveTimer = unref(setTimeout(() => void this.#saveState(), STATE_SAVE_MS));
     }
   }
 
@@ -737,6 +735,12 @@ export class SharedLink {
     this.#session.deliver(frame);
     for (const buffer of this.#catchUps.values()) buffer.push({ seq: 0, frame });
   }
+}
+
+/** Lets `timer` not keep the process alive by itself (Node, Deno and Bun timers all have `unref`). */
+export function unref<T>(timer: T): T {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
 }
 
 /** The JSON-RPC error a store failure answers with. */
