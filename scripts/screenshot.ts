@@ -18,11 +18,11 @@ try {
     await page.getByLabel("Message").press("Enter");
   };
   await ask("Hello! What can you do?");
-  await page.locator(".turn:last-of-type[data-status=done]").waitFor({ timeout: 15_000 });
+  await page.locator(".turn:last-of-type[data-status=complete]").waitFor({ timeout: 15_000 });
   await page.getByRole("button", { name: "New chat" }).click();
   await ask("Which files does this project have?");
   await page.getByRole("button", { name: "Allow" }).click({ timeout: 15_000 });
-  await page.locator(".turn:last-of-type[data-status=done]").waitFor({ timeout: 15_000 });
+  await page.locator(".turn:last-of-type[data-status=complete]").waitFor({ timeout: 15_000 });
   mkdirSync("docs", { recursive: true });
   await page.screenshot({ path: "docs/screenshot.png" });
   console.log("wrote docs/screenshot.png");

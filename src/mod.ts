@@ -25,6 +25,7 @@ export type { CloseOptions, Gateway, GatewayOptions, Limits, StartupTask } from 
 export { method } from "./gateway/method.ts";
 export type { BareMethod, MethodDefinition, MethodTable } from "./gateway/method.ts";
 export type { ConnectionHandle, HandlerContext, SessionsHandle } from "./gateway/context.ts";
+export type { BuiltinName } from "./gateway/builtins.ts";
 export type { Id } from "./jsonrpc/codec.ts";
 export { consoleLogger, silentLogger } from "./gateway/logger.ts";
 export { jsonLogger } from "./gateway/json-logger.ts";
@@ -32,10 +33,17 @@ export type { LogFields, Logger, LogLevel } from "./gateway/logger.ts";
 export { ErrorCode, RpcError } from "./jsonrpc/errors.ts";
 export type { ErrorObject } from "./jsonrpc/errors.ts";
 export { CloseCode } from "./transport/transport.ts";
-export type { GatewaySessions, SessionHooks, SessionOptions, SessionSummary } from "./sessions/registry.ts";
+export type {
+  GatewaySessions,
+  SessionHooks,
+  SessionOptions,
+  SessionSummary,
+  SinceResult,
+} from "./sessions/registry.ts";
 export type {
   CreateSessionOptions,
   EndReason,
+  OpenRequest,
   OrphanDecision,
   OrphanPolicy,
   ResumeResult,

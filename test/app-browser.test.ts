@@ -11,10 +11,10 @@ import { mkdirSync } from "node:fs";
 import { after, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { type Client, connect } from "../src/client/mod.ts";
-import { demoScript } from "../src/app/agent.ts";
+import { DEMO_QUESTION, demoScript } from "../src/app/agent.ts";
 import type { AgentGateway } from "../src/app/gateway.ts";
 import type { Snapshot } from "../src/app/transcript.ts";
-import { type RunningApp, startApp } from "./helpers/app.ts";
+import { fakeOpenAI, type RunningApp, startApp, streamChunks, streamToolCalls } from "./helpers/app.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { CutProxy } from "./helpers/cut-proxy.ts";
 import { RedisServer } from "./helpers/redis-server.ts";
@@ -227,7 +227,7 @@ test("in chromium: an answer streams in word by word, ends as the agent's script
   await send(page, "Hello there");
   await untilWords(page, 3);
   const partial = (await shownParts(page)).join("");
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   const expected = demoScript("Hello there").intro;
   assert.ok(
     expected.startsWith(partial) && partial.length < expected.length,
@@ -246,18 +246,48 @@ test("in chromium: approval buttons — allow runs the simulated tool, deny (by 
   await send(page, "Which files are there?");
   const tool = page.getByRole("group", { name: "Tool request: list_files" }).last();
   await tool.getByRole("button", { name: "Allow" }).click({ timeout: WAIT });
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   assert.deepEqual(await shownParts(page), [script.intro, script.allowed]);
   assert.match(await tool.innerText(), /Allowed\.[\s\S]*README\.md/);
 
   await send(page, "Which files are there?");
   const second = page.getByRole("group", { name: "Tool request: list_files" }).last();
   await second.getByRole("button", { name: "Deny" }).press("Enter", { timeout: WAIT });
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   assert.deepEqual(await shownParts(page), [script.intro, script.denied]);
   assert.match(await second.innerText(), /Denied\./);
   assert.deepEqual(await serverParts(s, page), [script.intro, script.denied]);
   await finish(page, "approval");
+});
+
+test("in chromium: a question with choices — its buttons come back after a reload, a choice picks the answer, Decline leads to another", async () => {
+  const s = await shared();
+  const page = await openChat(s);
+  const prompt = "Please clarify: how does this work?";
+  const script = demoScript(prompt);
+  await send(page, prompt);
+  const question = page.getByRole("group", { name: `Question: ${DEMO_QUESTION.question}` }).last();
+  await question.getByRole("button", { name: "long" }).waitFor({ timeout: WAIT });
+  const status = page.locator(".turn").last().locator(".answer .status");
+  assert.equal(await status.innerText(), "Waiting for your answer…");
+  await page.reload();
+  await connected(page);
+  await question.getByRole("button", { name: "long" }).click({ timeout: WAIT });
+  await untilStatus(page, "complete");
+  assert.deepEqual(await shownParts(page), [script.intro, script.answered("long")]);
+  assert.match(await question.innerText(), /Answered: long/);
+  assert.equal(await question.getByRole("button").count(), 0, "no buttons left");
+  assert.deepEqual(await serverParts(s, page), [script.intro, script.answered("long")]);
+
+  await send(page, prompt);
+  const second = page.getByRole("group", { name: `Question: ${DEMO_QUESTION.question}` }).last();
+  await second.getByRole("button", { name: "Decline" }).click({ timeout: WAIT });
+  await untilStatus(page, "complete");
+  assert.deepEqual(await shownParts(page), [script.intro, script.answered(null)]);
+  assert.match(await second.innerText(), /Not answered\./);
+  const [, last] = (await serverHistory(s, page)).turns;
+  assert.deepEqual(last!.parts[1], { kind: "clarify", ...DEMO_QUESTION, clarify_id: "t2-clarify1", answer: null });
+  await finish(page, "clarify");
 });
 
 test("in chromium: Stop interrupts an answer mid-sentence, and a pending approval, as the server records", async () => {
@@ -297,7 +327,7 @@ async function answerSurvives(s: Setup, page: Page, prompt: string, disrupt: () 
   await tool.getByRole("button", { name: "Allow" }).waitFor({ timeout: WAIT });
   await disrupt();
   await tool.getByRole("button", { name: "Allow" }).click({ timeout: WAIT });
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   assert.deepEqual(await shownParts(page), [script.intro, script.allowed]);
   assert.deepEqual(await serverParts(s, page), [script.intro, script.allowed]);
 }
@@ -324,7 +354,7 @@ test("in chromium: past sessions are listed and reopen with their conversation",
   const s = await shared();
   const page = await openChat(s);
   await send(page, "First conversation");
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   const first = await serverParts(s, page);
   await page.getByRole("button", { name: "New chat" }).click();
   await send(page, "Second conversation");
@@ -354,7 +384,7 @@ test("in chromium: one turn at a time — while the agent answers, its card show
   const sendButton = page.getByRole("button", { name: "Send" });
   assert.equal(await sendButton.isDisabled(), true);
   await send(page, "A second prompt");
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   // Sent, the second prompt would have started a turn at once, long before the first ended.
   assert.equal(await page.locator(".turn").count(), 1, "nothing was sent while the agent answered");
   assert.equal((await serverHistory(s, page)).turns.length, 1);
@@ -363,7 +393,7 @@ test("in chromium: one turn at a time — while the agent answers, its card show
   assert.equal(await sendButton.isDisabled(), false);
   await page.getByLabel("Message").press("Enter");
   await page.locator(".turn").nth(1).waitFor({ timeout: WAIT });
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   assert.deepEqual(await shownParts(page), [demoScript("A second prompt").intro]);
 
   const entry = page.locator('#session-list button[aria-current="true"]');
@@ -391,7 +421,7 @@ test("in chromium: an answer may outlast a call's default deadline (60 s): a min
   await allow.waitFor();
   await page.clock.fastForward(61_000);
   await allow.click();
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   assert.deepEqual(await shownParts(page), [demoScript(prompt).intro, demoScript(prompt).allowed]);
   assert.equal(await page.getByRole("alert").isVisible(), false, "no error shown");
   await finish(page, "long-turn");
@@ -407,7 +437,7 @@ test("in chromium at phone size (390×844): the sessions are a drawer behind a b
   // Several screens' worth: a 40-line prompt, then its answer.
   const prompt = Array.from({ length: 40 }, (_, i) => `Line ${i + 1} of a long question`).join("\n");
   await send(page, prompt);
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   const composer = await page.locator("#composer").boundingBox();
   assert.ok(
     composer && composer.y >= 0 && composer.y + composer.height <= PHONE.height,
@@ -447,7 +477,7 @@ test("in chromium: an open page keeps each conversation it lists — after a rel
   const s = await shared();
   const page = await openChat(s);
   await send(page, "Kept while a page is open");
-  await untilStatus(page, "done");
+  await untilStatus(page, "complete");
   const kept = await page.evaluate(() => sessionStorage.getItem("switchboard.session"));
   await page.getByRole("button", { name: "New chat" }).click();
   await page.reload();
@@ -498,6 +528,34 @@ async function restart(app: RunningApp, args: string[], env: Record<string, stri
   return startApp([...args, "--port", new URL(app.base).port], env);
 }
 
+test("in chromium, with an OpenAI-compatible endpoint: the model's ask_user without choices is a text field; the typed answer goes back to the model", async () => {
+  const { browser } = await shared();
+  const ask = { id: "call_1", name: "ask_user", args: '{"question":"What is your name?"}' };
+  const fake = await fakeOpenAI((request, res) =>
+    (request.body.messages.at(-1)!.role === "tool" ? streamChunks(["Nice ", "to meet you."]) : streamToolCalls([ask]))(
+      request,
+      res,
+    )
+  );
+  const app = await startApp([], { SWITCHBOARD_OPENAI_BASE_URL: fake.baseUrl });
+  try {
+    const page = await openPage(browser, app.url);
+    await connected(page);
+    await send(page, "Hello");
+    const question = page.getByRole("group", { name: "Question: What is your name?" });
+    await question.getByLabel("Your answer").fill("Ada");
+    await question.getByLabel("Your answer").press("Enter");
+    await untilStatus(page, "complete");
+    assert.deepEqual(await shownParts(page), ["Nice to meet you."]);
+    assert.match(await question.innerText(), /Answered: Ada/);
+    assert.deepEqual(fake.requests[1]!.body.messages.at(-1), { role: "tool", tool_call_id: "call_1", content: "Ada" });
+    await finish(page, "openai-ask");
+  } finally {
+    await app.close();
+    await fake.close();
+  }
+});
+
 test("in chromium: the server restarted (a new token) — the page says so and what to do, stops reconnecting, and marks the half answer cut off", async () => {
   const { browser } = await shared();
   const args = ["--delay-ms", "20"];
@@ -541,7 +599,7 @@ test("in chromium: the server restarted with the same token (SWITCHBOARD_TOKEN) 
     assert.equal(await page.locator(".turn").count(), 0);
     assert.equal(await alert.isVisible(), false);
     await send(page, "Hello again");
-    await untilStatus(page, "done");
+    await untilStatus(page, "complete");
     assert.deepEqual(await shownParts(page), [demoScript("Hello again").intro]);
     const list = page.getByRole("navigation", { name: "Sessions" }).getByRole("listitem");
     await list.filter({ hasText: "Hello again" }).waitFor({ timeout: WAIT });
@@ -567,7 +625,7 @@ test("in chromium, nodes on Redis: a chat started on node A's page is listed on 
     const onA = await openPage(browser, a.url);
     await connected(onA);
     await send(onA, "Hello from node A");
-    await untilStatus(onA, "done");
+    await untilStatus(onA, "complete");
     await finish(onA, "redis-node-a");
     // Another node lists a conversation from its state as last saved, which may be up to a second behind.
     const observer = connect<AgentGateway>(b.wsUrl, {
@@ -595,10 +653,10 @@ test("in chromium, nodes on Redis: a chat started on node A's page is listed on 
     await list.getByRole("button", { name: /Hello from node A/ }).click();
     await onB.locator(".turn .prompt", { hasText: "Hello from node A" }).waitFor();
     assert.deepEqual(await shownParts(onB), [demoScript("Hello from node A").intro]);
-    assert.equal(await onB.locator(".turn").last().getAttribute("data-status"), "done");
+    assert.equal(await onB.locator(".turn").last().getAttribute("data-status"), "complete");
     await send(onB, "And hello from node B");
     await onB.locator(".turn").nth(1).waitFor();
-    await untilStatus(onB, "done");
+    await untilStatus(onB, "complete");
     assert.deepEqual(await shownParts(onB), [demoScript("And hello from node B").intro]);
     assert.equal(await onB.locator(".turn").count(), 2);
 
@@ -619,7 +677,7 @@ test("in chromium, nodes on Redis: a chat started on node A's page is listed on 
     assert.match(await onB.locator(".turn").last().locator(".answer .status").innerText(), /^Cut off/);
     await send(onB, "Still there?");
     await onB.locator(".turn").nth(3).waitFor();
-    await untilStatus(onB, "done");
+    await untilStatus(onB, "complete");
     assert.deepEqual(await shownParts(onB), [demoScript("Still there?").intro]);
     await finish(onB, "redis-node-b");
   } finally {

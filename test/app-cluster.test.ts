@@ -97,10 +97,13 @@ test("npm run cluster: three nodes on one Redis and one token; a chat crosses no
     const three = on(urls[2]!);
     try {
       const { session_id } = await one.call("session.create", {});
-      assert.equal((await one.call("prompt.submit", { session_id, text: "hello" })).status, "done");
-      assert.equal((await two.call("prompt.submit", { session_id, text: "hello again" })).status, "done");
+      assert.equal((await one.call("prompt.submit", { session_id, text: "hello" })).status, "complete");
+      assert.equal((await two.call("prompt.submit", { session_id, text: "hello again" })).status, "complete");
       const history = await two.call("session.history", { session_id });
-      assert.deepEqual(history.turns.map((t) => [t.prompt, t.status]), [["hello", "done"], ["hello again", "done"]]);
+      assert.deepEqual(history.turns.map((t) => [t.prompt, t.status]), [
+        ["hello", "complete"],
+        ["hello again", "complete"],
+      ]);
 
       // A node killed (its PID is printed): the others go on, with the chat.
       const pid = Number(new RegExp(`${first}: pid (\\d+)`).exec(run.stderr())?.[1]);
@@ -113,7 +116,7 @@ test("npm run cluster: three nodes on one Redis and one token; a chat crosses no
       assert.match(run.stderr(), /the others go on/);
       const after = await three.call("session.history", { session_id });
       assert.equal(after.turns.length, 2);
-      assert.equal((await three.call("prompt.submit", { session_id, text: "third" })).status, "done");
+      assert.equal((await three.call("prompt.submit", { session_id, text: "third" })).status, "complete");
     } finally {
       one.close();
       two.close();

@@ -1,15 +1,21 @@
 /**
  * The reference app's OpenAI-compatible backend: the SSE parser on its own, then the agent
  * against a fake chat-completions server on loopback — streaming, the request it sends,
- * interrupt (the request is aborted), and every kind of failure as a clear `AgentError`.
+ * interrupt (the request is aborted), every kind of failure as a clear `AgentError`, and
+ * function calling through the app's gateway over a real socket: approval, denial, a question
+ * to the user, bad calls, and a model that never stops calling.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AgentError, type ChatMessage, type Turn } from "../src/app/agent.ts";
-import { openAIAgent } from "../src/app/openai.ts";
+import { silentLogger } from "../src/mod.ts";
+import { connect, type SessionEvent } from "../src/client/mod.ts";
+import { AgentError, type ChatMessage, listFiles, type Turn } from "../src/app/agent.ts";
+import { type AgentGateway, createAgentGateway } from "../src/app/gateway.ts";
+import { MAX_TOOL_ROUNDS, openAIAgent } from "../src/app/openai.ts";
+import { TOOLS } from "../src/app/openai-tools.ts";
 import { readSse, SseError, type SseEvent } from "../src/app/sse.ts";
-import { fakeOpenAI, streamChunks } from "./helpers/app.ts";
-import { until } from "./helpers/runtime.ts";
+import { fakeOpenAI, type FakeReply, streamChunks, streamToolCalls } from "./helpers/app.ts";
+import { serveOn, until, webSocketClass } from "./helpers/runtime.ts";
 
 const encoder = new TextEncoder();
 
@@ -63,6 +69,7 @@ function turnFor(
     said,
     say: (text) => said.push(text),
     useTool: () => Promise.reject(new Error("no tools here")),
+    clarify: () => Promise.reject(new Error("no questions here")),
   };
 }
 
@@ -84,7 +91,9 @@ test("openAIAgent streams the deltas and sends the model, the history, the promp
       model: "tiny",
       stream: true,
       messages: [...history, { role: "user", content: "hi" }],
+      tools: TOOLS,
     });
+    assert.deepEqual(request!.body.tools.map((tool) => tool.function.name), ["list_files", "ask_user"]);
   } finally {
     await fake.close();
   }
@@ -161,4 +170,213 @@ test("openAIAgent: an endpoint that refuses the connection is a clear AgentError
   const { baseUrl } = fake;
   await fake.close(); // nothing listens on that port now
   await failsWith(baseUrl, [/^cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: /]);
+});
+
+/**
+ * The app's gateway with an `openAIAgent` on the fake endpoint answering `reply`, and a client
+ * over a real socket that records every session event and every server request, answering
+ * approvals with `decision` and questions with `answer`.
+ */
+async function openAIChat(reply: FakeReply) {
+  const fake = await fakeOpenAI(reply);
+  const agent = openAIAgent({ baseUrl: fake.baseUrl, model: "m" });
+  const server = await serveOn(createAgentGateway({ agent, logger: silentLogger }));
+  const client = connect<AgentGateway>(`${server.url.replace(/^http/, "ws")}api/ws`, {
+    WebSocket: await webSocketClass(),
+    reconnect: false,
+  });
+  const chat = {
+    fake,
+    client,
+    events: [] as SessionEvent[],
+    asked: [] as [string, Record<string, unknown>][],
+    decision: "allow",
+    answer: null as string | null,
+    /** The events of the turn `turn_id`, as [type, payload]. */
+    of: (turn_id: string) =>
+      chat.events.filter((e) => e.payload?.turn_id === turn_id).map((e) => [e.type, e.payload] as [string, unknown]),
+    close: async () => {
+      client.close();
+      await server.close();
+      await fake.close();
+    },
+  };
+  client.on("*", (event) => chat.events.push(event));
+  client.handle("approval", (params) => {
+    chat.asked.push(["approval", params]);
+    return { decision: chat.decision };
+  });
+  client.handle("clarify", (params) => {
+    chat.asked.push(["clarify", params]);
+    return { answer: chat.answer };
+  });
+  return chat;
+}
+
+/** Answers the first request with `first` and every later one with `then`. */
+function firstThen(first: FakeReply, then: FakeReply): FakeReply {
+  let count = 0;
+  return (request, res) => (count++ === 0 ? first : then)(request, res);
+}
+
+const listCall = { id: "call_ls", name: "list_files", args: '{"path":"."}' };
+
+test("openAIAgent calls list_files: the user's approval, tool.start and tool.complete, the result sent back as a tool message, then the final text", async () => {
+  const chat = await openAIChat(
+    firstThen(streamToolCalls([listCall], "Let me look."), streamChunks(["Four ", "entries."])),
+  );
+  try {
+    const { session_id } = await chat.client.call("session.create", {});
+    assert.deepEqual(await chat.client.call("prompt.submit", { session_id, text: "which files?" }), {
+      turn_id: "t1",
+      status: "complete",
+    });
+    const tool = { turn_id: "t1", tool_id: "t1-tool1", name: "list_files" };
+    assert.deepEqual(chat.asked, [["approval", { session_id, ...tool, args: { path: "." } }]]);
+    assert.deepEqual(chat.of("t1").filter(([type]) => type.startsWith("tool.") || type === "message.complete"), [
+      ["tool.start", { ...tool, args: { path: "." } }],
+      ["tool.complete", { ...tool, outcome: "allowed", result: listFiles() }],
+      ["message.complete", { turn_id: "t1", status: "complete", text: "Let me look.\n\nFour entries." }],
+    ]);
+    assert.equal(chat.fake.requests.length, 2);
+    assert.deepEqual(chat.fake.requests[1]!.body.messages, [
+      { role: "user", content: "which files?" },
+      {
+        role: "assistant",
+        content: "Let me look.",
+        tool_calls: [{ id: "call_ls", type: "function", function: { name: "list_files", arguments: '{"path":"."}' } }],
+      },
+      { role: "tool", tool_call_id: "call_ls", content: listFiles() },
+    ]);
+    assert.deepEqual(chat.fake.requests[1]!.body.tools, TOOLS);
+    const [turn] = (await chat.client.call("session.history", { session_id })).turns;
+    assert.deepEqual(turn!.parts.map((part) => part.kind), ["text", "tool", "text"]);
+  } finally {
+    await chat.close();
+  }
+});
+
+test("openAIAgent: a denied list_files runs nothing, and the model is told the user did not allow it", async () => {
+  const chat = await openAIChat(firstThen(streamToolCalls([listCall]), streamChunks(["Fine."])));
+  chat.decision = "deny";
+  try {
+    const { session_id } = await chat.client.call("session.create", {});
+    assert.equal((await chat.client.call("prompt.submit", { session_id, text: "which files?" })).status, "complete");
+    assert.deepEqual(chat.of("t1").filter(([type]) => type === "tool.complete" || type === "status.update"), [
+      ["tool.complete", { turn_id: "t1", tool_id: "t1-tool1", name: "list_files", outcome: "denied" }],
+    ]);
+    const sent = chat.fake.requests[1]!.body.messages;
+    assert.deepEqual(sent[1], {
+      role: "assistant",
+      content: null,
+      tool_calls: [{ id: "call_ls", type: "function", function: { name: "list_files", arguments: '{"path":"."}' } }],
+    });
+    assert.deepEqual(sent[2], {
+      role: "tool",
+      tool_call_id: "call_ls",
+      content: "The user did not allow list_files to run.",
+    });
+  } finally {
+    await chat.close();
+  }
+});
+
+test("openAIAgent: ask_user is a clarify question to the user — its answer, or that there was none, goes back to the model", async () => {
+  const ask = { id: "call_ask", name: "ask_user", args: '{"question":"Short or long?","choices":["short","long"]}' };
+  const chat = await openAIChat((request, res) =>
+    (request.body.messages.at(-1)!.role === "tool" ? streamChunks(["Noted."]) : streamToolCalls([ask]))(request, res)
+  );
+  chat.answer = "long";
+  try {
+    const { session_id } = await chat.client.call("session.create", {});
+    assert.equal((await chat.client.call("prompt.submit", { session_id, text: "explain" })).status, "complete");
+    const question = {
+      turn_id: "t1",
+      clarify_id: "t1-clarify1",
+      question: "Short or long?",
+      choices: ["short", "long"],
+    };
+    assert.deepEqual(chat.asked, [["clarify", { session_id, ...question }]], "no approval for a question");
+    assert.deepEqual(chat.of("t1").filter(([type]) => type.startsWith("clarify.") || type.startsWith("tool.")), [
+      ["clarify.start", question],
+      ["clarify.complete", { turn_id: "t1", clarify_id: "t1-clarify1", answer: "long" }],
+    ]);
+    assert.deepEqual(chat.fake.requests[1]!.body.messages.at(-1), {
+      role: "tool",
+      tool_call_id: "call_ask",
+      content: "long",
+    });
+
+    chat.answer = null;
+    assert.equal((await chat.client.call("prompt.submit", { session_id, text: "again" })).status, "complete");
+    assert.deepEqual(chat.fake.requests[3]!.body.messages.at(-1), {
+      role: "tool",
+      tool_call_id: "call_ask",
+      content: "The user did not answer.",
+    });
+  } finally {
+    await chat.close();
+  }
+});
+
+test("openAIAgent: calls with bad JSON arguments, an unknown tool or a bad ask_user are answered with what is wrong, nothing runs, and the turn goes on", async () => {
+  const calls = [
+    { id: "call_a", name: "list_files", args: '{"path": ".' },
+    { id: "call_b", name: "rm_rf", args: "{}" },
+    { id: "call_c", name: "ask_user", args: '{"choices":[1,2]}' },
+    { id: "call_d", name: "list_files", args: "[1]" },
+  ];
+  const chat = await openAIChat(firstThen(streamToolCalls(calls), streamChunks(["Sorry."])));
+  try {
+    const { session_id } = await chat.client.call("session.create", {});
+    assert.deepEqual(await chat.client.call("prompt.submit", { session_id, text: "go" }), {
+      turn_id: "t1",
+      status: "complete",
+    });
+    assert.deepEqual(chat.asked, []);
+    assert.deepEqual(chat.of("t1").map(([type]) => type), [
+      "message.user",
+      "message.start",
+      "message.delta",
+      "message.complete",
+    ]);
+    const sent = chat.fake.requests[1]!.body.messages;
+    assert.deepEqual(
+      (sent[1]!.tool_calls as { id: string; function: { arguments: string } }[]).map((
+        c,
+      ) => [c.id, c.function.arguments]),
+      calls.map((c) => [c.id, c.args]),
+      "each call whole, told apart by its index",
+    );
+    const results = sent.slice(2).map((m) => [m.tool_call_id, m.content]);
+    assert.equal(results.length, 4);
+    assert.deepEqual(results.map(([id]) => id), ["call_a", "call_b", "call_c", "call_d"]);
+    assert.match(results[0]![1] as string, /^Error: the arguments are not valid JSON: \{"path": "\.$/);
+    assert.match(results[1]![1] as string, /^Error: there is no tool named "rm_rf"/);
+    assert.match(results[2]![1] as string, /^Error: ask_user needs a question/);
+    assert.equal(results[3]![1], "Error: the arguments must be a JSON object.");
+  } finally {
+    await chat.close();
+  }
+});
+
+test(`openAIAgent: a model that calls tools more than ${MAX_TOOL_ROUNDS} rounds in a turn ends it with a clear error`, async () => {
+  const chat = await openAIChat(streamToolCalls([listCall]));
+  try {
+    const { session_id } = await chat.client.call("session.create", {});
+    const outcome = await chat.client.call("prompt.submit", { session_id, text: "loop" });
+    assert.equal(outcome.status, "error");
+    assert.match(
+      outcome.error!,
+      /^http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions kept calling tools: more than 8 rounds/,
+    );
+    assert.equal(chat.fake.requests.length, MAX_TOOL_ROUNDS + 1);
+    assert.equal(chat.asked.length, MAX_TOOL_ROUNDS, "each round's call was put to the user");
+    assert.deepEqual(chat.of("t1").at(-1), [
+      "message.complete",
+      { turn_id: "t1", status: "error", text: "", error: outcome.error },
+    ]);
+  } finally {
+    await chat.close();
+  }
 });

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { type Client, connect, type SessionEvent } from "../src/client/mod.ts";
 import { demoScript } from "../src/app/agent.ts";
-import { type AgentGateway, MAX_SESSIONS_PER_PRINCIPAL } from "../src/app/gateway.ts";
+import type { AgentGateway } from "../src/app/gateway.ts";
+import { MAX_SESSIONS_PER_PRINCIPAL } from "../src/app/conversations.ts";
 import type { Snapshot } from "../src/app/transcript.ts";
 import { fakeOpenAI, runApp, type RunningApp, startApp, streamChunks } from "./helpers/app.ts";
 import { freePort, RedisServer } from "./helpers/redis-server.ts";
@@ -79,7 +80,7 @@ test("a chat started on one node is listed, read, continued and resumed on anoth
     assert.equal(onA.ready.shared, true, "gateway.ready says the conversations are shared");
     const { session_id } = await onA.client.call("session.create", {});
     const first = await onA.client.call("prompt.submit", { session_id, text: "hello there" });
-    assert.equal(first.status, "done");
+    assert.equal(first.status, "complete");
     assert.match(first.turn_id, /^t1-[0-9a-f]{8}$/);
     assert.equal(onA.text(first.turn_id), demoScript("hello there").intro);
     const latest = onA.events.at(-1)!.seq;
@@ -101,7 +102,7 @@ test("a chat started on one node is listed, read, continued and resumed on anoth
     assert.equal(history.title, "hello there");
     assert.deepEqual(history.turns.map((t) => [t.turn_id, t.status, textOf(t)]), [[
       first.turn_id,
-      "done",
+      "complete",
       demoScript("hello there").intro,
     ]]);
 
@@ -109,7 +110,7 @@ test("a chat started on one node is listed, read, continued and resumed on anoth
     onB.client.follow(session_id, history.seq);
     await onB.client.call("session.resume", { session_id, after_seq: history.seq });
     const second = await onB.client.call("prompt.submit", { session_id, text: "which files are there?" });
-    assert.equal(second.status, "done");
+    assert.equal(second.status, "complete");
     assert.match(second.turn_id, /^t2-/);
     const files = demoScript("which files are there?");
     assert.equal(onB.text(second.turn_id), files.intro + files.allowed);
@@ -117,7 +118,7 @@ test("a chat started on one node is listed, read, continued and resumed on anoth
     // A's viewer got B's events, and A's state folded them.
     await until(() => onA.events.some((e) => e.type === "message.complete" && e.payload.turn_id === second.turn_id));
     const onASnapshot = (await onA.client.call("session.history", { session_id })) as Snapshot;
-    assert.deepEqual(onASnapshot.turns.map((t) => t.status), ["done", "done"]);
+    assert.deepEqual(onASnapshot.turns.map((t) => t.status), ["complete", "complete"]);
     assert.deepEqual(onASnapshot.turns[1]!.parts.map((p) => p.kind), ["text", "tool", "text"]);
     const seqs = onA.events.filter((e) => e.session_id === session_id).map((e) => e.seq);
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), "A saw every seq once, in order");
@@ -148,9 +149,9 @@ test("the model's history crosses nodes: a turn on B sends the turn finished on 
   const onB = await clientOf(b);
   try {
     const { session_id } = await onA.client.call("session.create", {});
-    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "hi" })).status, "done");
+    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "hi" })).status, "complete");
     // No resume first: `prompt.submit` finds the session in Redis, with its conversation.
-    assert.equal((await onB.client.call("prompt.submit", { session_id, text: "again" })).status, "done");
+    assert.equal((await onB.client.call("prompt.submit", { session_id, text: "again" })).status, "complete");
     assert.deepEqual(fake.requests[1]!.body.messages, [
       { role: "user", content: "hi" },
       { role: "assistant", content: "From the fake." },
@@ -169,7 +170,7 @@ test("a node killed mid-turn (kill -9): on another node the chat is still there,
   const onB = await clientOf(b);
   try {
     const { session_id } = await onA.client.call("session.create", {});
-    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "first" })).status, "done");
+    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "first" })).status, "complete");
     const running = onA.client.call("prompt.submit", { session_id, text: "tell me a story" }).catch(() => "lost");
     // B follows the chat: its viewer gets the running turn's words as they come.
     const attached = await onB.client.call("session.resume", { session_id, after_seq: 0 });
@@ -184,14 +185,14 @@ test("a node killed mid-turn (kill -9): on another node the chat is still there,
 
     // A new prompt on B takes the session over (once A's lease lapsed): the dead turn is cut first.
     const third = await onB.client.call("prompt.submit", { session_id, text: "are you there?" });
-    assert.equal(third.status, "done");
+    assert.equal(third.status, "complete");
     const interrupted = onB.events.find((e) => e.type === "session.interrupted");
     assert.deepEqual(interrupted?.payload, { reason: "owner_lost" });
     const history = (await onB.client.call("session.history", { session_id })) as Snapshot;
     assert.deepEqual(history.turns.map((t) => [t.prompt, t.status]), [
-      ["first", "done"],
+      ["first", "complete"],
       ["tell me a story", "cut"],
-      ["are you there?", "done"],
+      ["are you there?", "complete"],
     ]);
     const story = demoScript("tell me a story").intro;
     const cut = textOf(history.turns[1]!);
@@ -212,7 +213,7 @@ test("a chat whose last viewer left right after its turn is listed as finished o
   const onB = await clientOf(b);
   try {
     const { session_id } = await onA.client.call("session.create", {});
-    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "hello there" })).status, "done");
+    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "hello there" })).status, "complete");
     // Node A lets go of the chat at once: what it folded must reach Redis all the same.
     onA.client.close();
     const listed = await eventually(async () => {
@@ -270,7 +271,7 @@ test("Redis restarted without persistence: the chats are gone (their viewers get
   const onA = await clientOf(a);
   try {
     const { session_id } = await onA.client.call("session.create", {});
-    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "hello" })).status, "done");
+    assert.equal((await onA.client.call("prompt.submit", { session_id, text: "hello" })).status, "complete");
     await own.restart();
     await until(
       () => onA.events.some((e) => e.type === "session.closed" && e.session_id === session_id),
@@ -282,7 +283,10 @@ test("Redis restarted without persistence: the chats are gone (their viewers get
       () => onA.client.call("session.create", {}).then((r) => r.session_id, () => undefined),
       "a new chat once Redis is back",
     );
-    assert.equal((await onA.client.call("prompt.submit", { session_id: fresh, text: "hello again" })).status, "done");
+    assert.equal(
+      (await onA.client.call("prompt.submit", { session_id: fresh, text: "hello again" })).status,
+      "complete",
+    );
     assert.deepEqual((await onA.client.call("session.list", {})).sessions.map((s) => s.session_id), [fresh]);
   } finally {
     onA.client.close();

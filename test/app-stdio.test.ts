@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { connectStdio } from "../src/runtime/stdio-client.ts";
 import type { SessionEvent } from "../src/client/mod.ts";
-import { demoScript } from "../src/app/agent.ts";
+import { demoScript, listFiles } from "../src/app/agent.ts";
 import { ConfigError, parseConfig } from "../src/app/config.ts";
 import type { AgentGateway } from "../src/app/gateway.ts";
 import type { Snapshot } from "../src/app/transcript.ts";
@@ -29,6 +29,7 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
     redis: undefined,
     metrics: false,
     logFormat: "human",
+    protocol: "switchboard",
     openai: undefined,
   });
   const env = {
@@ -49,6 +50,7 @@ test("parseConfig: a flag beats its environment variable, which beats the defaul
     redis: "redis://127.0.0.1:6379",
     metrics: false,
     logFormat: "human",
+    protocol: "switchboard",
     openai: { baseUrl: "http://127.0.0.1:11434/v1", apiKey: "k", model: "llama3" },
   });
   assert.equal(parseConfig(["-h"], {}).help, true);
@@ -111,7 +113,7 @@ test("a port already in use: one line that names the fix, exit status 1, no stac
   }
 });
 
-/** A client of the app over `--stdio`, recording every session event; `decide` answers approvals. */
+/** A client of the app over `--stdio`, recording every session event; `decide` answers approvals, `answer` questions. */
 function stdioApp(env: Record<string, string>, decide: () => "allow" | "deny" | "hold" = () => "hold") {
   const [command, args] = runtimeCommand(APP, ["--stdio"]);
   const client = connectStdio<AgentGateway>([command, ...args], { reconnect: false, env: { ...process.env, ...env } });
@@ -124,10 +126,12 @@ function stdioApp(env: Record<string, string>, decide: () => "allow" | "deny" | 
   const of = (turnId: string, type?: string) =>
     events.filter((e) => e.payload?.turn_id === turnId && (type === undefined || e.type === type));
   const text = (turnId: string) => of(turnId, "message.delta").map((e) => e.payload.text).join("");
-  return { client, events, of, text };
+  const app = { client, events, of, text, answer: null as string | null };
+  client.handle("clarify", () => ({ answer: app.answer }));
+  return app;
 }
 
-test("--stdio, demo agent: deltas then complete; allow and deny lead to different answers; interrupt; history and list agree", async () => {
+test("--stdio, demo agent: deltas then complete; allow and deny lead to different answers; a question's answer too; interrupt; history and list agree", async () => {
   let decision: "allow" | "deny" | "hold" = "allow";
   const app = stdioApp({ SWITCHBOARD_DELAY_MS: "2" }, () => decision);
   const { client } = app;
@@ -138,11 +142,12 @@ test("--stdio, demo agent: deltas then complete; allow and deny lead to differen
 
     assert.deepEqual(await client.call("prompt.submit", { session_id, text: "hello there" }), {
       turn_id: "t1",
-      status: "done",
+      status: "complete",
     });
     const plain = demoScript("hello there");
     assert.deepEqual([...new Set(app.of("t1").map((e) => e.type))], [
       "message.user",
+      "message.start",
       "message.delta",
       "message.complete",
     ]);
@@ -153,21 +158,20 @@ test("--stdio, demo agent: deltas then complete; allow and deny lead to differen
     assert.equal(files.wantsTool, true);
     assert.deepEqual(await client.call("prompt.submit", { session_id, text: "which files are there?" }), {
       turn_id: "t2",
-      status: "done",
+      status: "complete",
     });
-    const allowed = app.of("t2", "tool.result")[0]!.payload;
-    assert.deepEqual({ ...allowed, output: undefined }, {
+    assert.deepEqual(app.of("t2", "tool.complete")[0]!.payload, {
       turn_id: "t2",
-      call_id: "t2-c1",
+      tool_id: "t2-tool1",
+      name: "list_files",
       outcome: "allowed",
-      output: undefined,
+      result: listFiles(),
     });
-    assert.match(allowed.output, /README\.md/);
     assert.equal(app.text("t2"), files.intro + files.allowed);
 
     decision = "deny";
     await client.call("prompt.submit", { session_id, text: "which files are there?" });
-    assert.equal(app.of("t3", "tool.result")[0]!.payload.outcome, "denied");
+    assert.equal(app.of("t3", "tool.complete")[0]!.payload.outcome, "denied");
     assert.equal(app.text("t3"), files.intro + files.denied);
     assert.notEqual(files.allowed, files.denied);
 
@@ -184,24 +188,47 @@ test("--stdio, demo agent: deltas then complete; allow and deny lead to differen
     // Interrupted while waiting for approval: the request is cancelled, the tool never runs.
     decision = "hold";
     const waiting = client.call("prompt.submit", { session_id, text: "list the files" });
-    await until(() => app.of("t5", "tool.request").length === 1, 10_000, "the approval request");
+    await until(() => app.of("t5", "tool.start").length === 1, 10_000, "the approval request");
     await client.call("session.interrupt", { session_id });
     assert.deepEqual(await waiting, { turn_id: "t5", status: "interrupted" });
-    assert.equal(app.of("t5", "tool.result")[0]!.payload.outcome, "cancelled");
+    assert.equal(app.of("t5", "tool.complete")[0]!.payload.outcome, "cancelled");
     assert.ok(app.events.some((e) => e.type === "request.cancel" && e.payload.reason === "cancelled"));
+
+    // A question: the answer picks what follows.
+    const asking = demoScript("please clarify");
+    app.answer = "long";
+    assert.deepEqual(await client.call("prompt.submit", { session_id, text: "please clarify" }), {
+      turn_id: "t6",
+      status: "complete",
+    });
+    assert.deepEqual(app.of("t6", "clarify.complete")[0]!.payload, {
+      turn_id: "t6",
+      clarify_id: "t6-clarify1",
+      answer: "long",
+    });
+    assert.equal(app.text("t6"), asking.intro + asking.answered("long"));
+    assert.notEqual(asking.answered("long"), asking.answered("short"));
 
     const history = (await client.call("session.history", { session_id })) as Snapshot;
     assert.equal(history.seq, app.events.at(-1)!.seq, "the snapshot is at the last event");
-    assert.deepEqual(history.turns.map((t) => t.status), ["done", "done", "done", "interrupted", "interrupted"]);
+    assert.deepEqual(history.turns.map((t) => t.status), [
+      "complete",
+      "complete",
+      "complete",
+      "interrupted",
+      "interrupted",
+      "complete",
+    ]);
     const said = history.turns.map((t) => t.parts.flatMap((p) => (p.kind === "text" ? [p.text] : [])).join(""));
-    assert.deepEqual(said, ["t1", "t2", "t3", "t4", "t5"].map(app.text));
+    assert.deepEqual(said, ["t1", "t2", "t3", "t4", "t5", "t6"].map(app.text));
     assert.deepEqual(history.turns[1]!.parts.map((p) => p.kind), ["text", "tool", "text"]);
+    assert.deepEqual(history.turns[5]!.parts.map((p) => p.kind), ["text", "clarify", "text"]);
 
     const { sessions } = await client.call("session.list", {});
     assert.deepEqual(sessions.map((s) => [s.session_id, s.title, s.turns, s.running]), [[
       session_id,
       "hello there",
-      5,
+      6,
       0,
     ]]);
     const seqs = app.events.filter((e) => e.session_id === session_id).map((e) => e.seq);
@@ -224,7 +251,7 @@ test("--stdio with SWITCHBOARD_OPENAI_BASE_URL: the answer streams from the endp
     const { session_id } = await app.client.call("session.create", {});
     assert.deepEqual(await app.client.call("prompt.submit", { session_id, text: "hi" }), {
       turn_id: "t1",
-      status: "done",
+      status: "complete",
     });
     assert.equal(app.text("t1"), "Streamed from the fake.");
     fail = true;
@@ -234,6 +261,7 @@ test("--stdio with SWITCHBOARD_OPENAI_BASE_URL: the answer streams from the endp
     assert.deepEqual(app.of("t2", "message.complete")[0]!.payload, {
       turn_id: "t2",
       status: "error",
+      text: "",
       error: failed.error,
     });
     // The second request carried the first exchange as history.

@@ -359,4 +359,45 @@ test("createGateway refuses method names that shadow the built-ins", () => {
   assert.throws(() => createGateway({ methods: { "rpc.cancel": () => 1 } }), /reserved/);
   assert.throws(() => createGateway({ methods: { "gateway.ping": () => 1 } }), /reserved/);
   assert.throws(() => createGateway({ methods: { "session.resume": () => 1 } }), /reserved/);
+  // A renamed built-in may not take a name in use.
+  assert.throws(() => createGateway({ builtins: { "session.close": "rpc.close" }, methods: {} }), /cannot be renamed/);
+  assert.throws(
+    () => createGateway({ builtins: { "session.close": "session.resume" }, methods: {} }),
+    /cannot be renamed/,
+  );
+});
+
+test("built-ins renamed or dropped free their names for the app's methods; error codes renumbered on the wire; ready sees the protocol's fields", async () => {
+  await using gw = await startGateway({
+    builtins: {
+      "session.resume": "switchboard.session.resume",
+      "session.close": false,
+      "gateway.ping": "gateway.ping2",
+    },
+    errorCodes: { [ErrorCode.SessionNotFound]: 4001, [ErrorCode.MethodNotFound]: 4004 },
+    ready: (_connection, base) => ({ replay_epoch: base.epoch }),
+    methods: {
+      "session.resume": (p: { session_id: string }) => ({ mine: p.session_id }),
+      "gateway.capabilities": () => ({ ping: true }),
+      "fail.custom": () => {
+        throw new RpcError(4002, "refused");
+      },
+    },
+  });
+  const { client, ready } = await TestClient.ready(gw.wsUrl);
+  assert.equal(ready.replay_epoch, ready.epoch);
+  assert.equal(typeof ready.epoch, "string");
+  assert.deepEqual((await client.call("session.resume", { session_id: "x" })).result, { mine: "x" });
+  assert.deepEqual((await client.call("gateway.capabilities")).result, { ping: true });
+  assert.deepEqual((await client.call("gateway.ping2")).result, { ok: true });
+  // The built-in under its new name: an unknown session is -32001, sent as 4001.
+  const missing = await client.call("switchboard.session.resume", { session_id: "nope" });
+  assert.equal(missing.error?.code, 4001);
+  assert.equal(missing.error?.message, "Session not found");
+  assert.equal((await client.call("session.close", { session_id: "x" })).error?.code, 4004);
+  assert.equal((await client.call("gateway.ping")).error?.code, 4004);
+  // Codes not in the table go out as they are.
+  assert.equal((await client.call("fail.custom")).error?.code, 4002);
+  assert.equal((await client.call("switchboard.session.resume", {})).error?.code, ErrorCode.InvalidParams);
+  await client.close();
 });

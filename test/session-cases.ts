@@ -277,6 +277,112 @@ export function sessionCases(options: SessionCasesOptions = {}): void {
     await Promise.all([client.close(), other.close()]);
   });
 
+  test("pull-style replay: session.events.since and ctx.sessions.since answer {events, count, latest_seq, truncated, epoch, open_requests}; another epoch gives every kept event, truncated", async () => {
+    await using gw = await sessionGateway();
+    const { client } = await TestClient.ready(gw.wsUrl);
+    const id = await create(client);
+    await client.call("demo.emit", { session_id: id, count: 4 });
+    const epoch = epochOf(gw, id);
+    for (const method of ["session.events.since", "demo.since"]) {
+      const since = await client.call(method, { session_id: id, after_seq: 2 });
+      assert.deepEqual(since.result, {
+        events: [3, 4].map((seq) => ({ session_id: id, seq, type: "message.delta", payload: { i: seq, pad: "" } })),
+        count: 2,
+        latest_seq: 4,
+        truncated: false,
+        epoch,
+        open_requests: [],
+      }, method);
+      const other = await client.call(method, { session_id: id, after_seq: 2, epoch: "another" });
+      assert.deepEqual([other.result.count, other.result.truncated, other.result.epoch], [4, true, epoch], method);
+      const same = await client.call(method, { session_id: id, after_seq: 4, epoch });
+      assert.deepEqual([same.result.count, same.result.truncated], [0, false], method);
+    }
+    assert.equal(
+      (await client.call("demo.since", { session_id: "0".repeat(32), after_seq: 0 })).error?.code,
+      ErrorCode.SessionNotFound,
+    );
+    await client.close();
+  });
+
+  test("ctx.sessions.resume without afterSeq attaches the caller from now on: nothing replayed, later events live; with afterSeq it replays like session.resume", async () => {
+    await using gw = await sessionGateway();
+    const { client } = await TestClient.ready(gw.wsUrl);
+    const id = await create(client);
+    await client.call("demo.emit", { session_id: id, count: 3 });
+    const { client: now } = await TestClient.ready(gw.wsUrl);
+    const { client: from1 } = await TestClient.ready(gw.wsUrl);
+    const attached = await now.call("demo.attach", { session_id: id });
+    assert.deepEqual(attached.result, {
+      session_id: id,
+      latest_seq: 3,
+      replayed: 0,
+      truncated: false,
+      epoch: epochOf(gw, id),
+    });
+    assert.equal((await from1.call("demo.attach", { session_id: id, after_seq: 1 })).result.replayed, 2);
+    await client.call("demo.emit", { session_id: id, count: 2 });
+    await until(() => now.inbox.filter(isEvent("message.delta")).length >= 2 && from1.inbox.length >= 4);
+    // Frames on one connection come in order: after this answer, nothing more is on its way.
+    await Promise.all([now.call("gateway.ping"), from1.call("gateway.ping")]);
+    assert.deepEqual(takeEvents(now).map((e) => e.seq), [4, 5]);
+    assert.deepEqual(takeEvents(from1).map((e) => e.seq), [2, 3, 4, 5]);
+    await Promise.all([client.close(), now.close(), from1.close()]);
+  });
+
+  test("a connection whose serverRequests capability is false gets no server request; one that turns it on gets it when it attaches; ctx.sessions.answer settles it once and a later reply is dropped", async () => {
+    await using gw = await sessionGateway({}, { capabilities: { serverRequests: false } });
+    const { client: asker } = await TestClient.ready(gw.wsUrl);
+    const id = await create(asker);
+    const asked = asker.call("demo.ask", { session_id: id });
+    let open: Frame[] = [];
+    for (let tries = 0; tries < 100 && open.length === 0; tries++) {
+      open = (await asker.call("demo.since", { session_id: id, after_seq: 0 })).result.open_requests;
+    }
+    assert.equal(open[0].method, "approval");
+    assert.deepEqual(open[0].params, { command: "ls" });
+    assert.match(open[0].id, /^srq-/);
+    const { client: capable } = await TestClient.ready(gw.wsUrl);
+    assert.deepEqual((await capable.call("client.capabilities", { server_requests: true })).result, {
+      server_requests: ["approval"],
+    });
+    await capable.call("demo.attach", { session_id: id });
+    const request = await capable.take((frame) => frame.method === "approval");
+    assert.equal(request.id, open[0].id);
+    // The asker, which never turned it on, was sent nothing: frames on a connection come in order.
+    await asker.call("gateway.ping");
+    assert.equal(asker.inbox.filter((frame) => frame.method === "approval").length, 0);
+
+    const answered = await asker.call("demo.answer", { session_id: id, request_id: request.id, result: { ok: 1 } });
+    assert.deepEqual(answered.result, { answered: true });
+    assert.deepEqual((await asked).result, { answer: { ok: 1 } });
+    const again = await asker.call("demo.answer", { session_id: id, request_id: request.id, result: { ok: 2 } });
+    assert.deepEqual(again.result, { answered: false });
+    capable.send({ jsonrpc: "2.0", id: request.id, result: { ok: 3 } });
+    const after = await asker.call("demo.since", { session_id: id, after_seq: 0 });
+    assert.deepEqual(after.result.open_requests, []);
+    assert.deepEqual(
+      after.result.events.filter((e: Frame) => e.type === "approval.result").map((e: Frame) => e.payload),
+      [{ answer: { ok: 1 } }],
+    );
+    await Promise.all([asker.close(), capable.close()]);
+  });
+
+  test("session.run: work bound to the session outlives the call that started it, counts as running, and an interrupt aborts it (reason interrupted)", async () => {
+    await using gw = await sessionGateway();
+    const { client } = await TestClient.ready(gw.wsUrl);
+    const id = await create(client);
+    assert.deepEqual((await client.call("demo.background", { session_id: id })).result, { started: true });
+    // The call has answered; the work goes on.
+    await until(() => gw.gateway.sessions.get(id)?.running === 1);
+    assert.ok(await client.silentFor(50), "the work has not ended");
+    assert.deepEqual((await client.call("session.interrupt", { session_id: id })).result, { interrupted: true });
+    const done = await client.take(isEvent("background.done"));
+    assert.deepEqual(done.params.payload, { reason: "interrupted" });
+    await until(() => gw.gateway.sessions.get(id)?.running === 0);
+    await client.close();
+  });
+
   test("the gateway-wide replay budget empties the least recently appended ring first, and reports it as truncated", async () => {
     await using gw = await sessionGateway({ replayBudgetBytes: 5_000 });
     const { client } = await TestClient.ready(gw.wsUrl);

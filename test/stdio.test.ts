@@ -287,7 +287,7 @@ test(`the app entry with --stdio on ${runtime}, as a child process: only protoco
 
   const replies = new Map(frames.filter((frame) => "id" in frame).map((frame) => [frame.id, frame]));
   assert.match(replies.get(1).result.session_id, /^[0-9a-f]{32}$/);
-  assert.deepEqual(replies.get(2), { jsonrpc: "2.0", id: 2, result: { turn_id: "t1", status: "done" } });
+  assert.deepEqual(replies.get(2), { jsonrpc: "2.0", id: 2, result: { turn_id: "t1", status: "complete" } });
   assert.deepEqual(replies.get(3), {
     jsonrpc: "2.0",
     id: 3,
@@ -304,7 +304,7 @@ test(`the app entry with --stdio on ${runtime}, as a child process: only protoco
   assert.deepEqual([types[0], types.at(-1), new Set(types.slice(1, -1))], [
     "message.user",
     "message.complete",
-    new Set(["message.delta"]),
+    new Set(["message.start", "message.delta"]),
   ]);
   const replyAt = frames.indexOf(replies.get(2));
   assert.ok(events.every(({ at }) => at < replyAt), "every event before the prompt.submit reply");

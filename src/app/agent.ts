@@ -1,7 +1,8 @@
 /**
  * What an agent backend is (one `reply` per user prompt, streaming through a `Turn`), and the
  * built-in demo agent: a scripted, deterministic answer streamed word by word at a human pace,
- * with a simulated tool that needs the user's approval. It needs no model and no network.
+ * with a simulated tool that needs the user's approval and a question with choices. It needs
+ * no model and no network.
  */
 
 /** A message of the conversation so far, in the shape chat models take. */
@@ -14,7 +15,7 @@ export interface ChatMessage {
 export interface ToolUse {
   allowed: boolean;
   /** What the tool returned, when it ran. */
-  output?: string;
+  result?: string;
 }
 
 /** What an agent gets for one turn. */
@@ -26,8 +27,10 @@ export interface Turn {
   readonly signal: AbortSignal;
   /** Streams `text` to the user. */
   say(text: string): void;
-  /** Asks the user to approve running `tool` with `input`; runs `run` only if allowed. */
-  useTool(tool: string, input: Record<string, unknown>, run: () => string): Promise<ToolUse>;
+  /** Asks the user to approve running the tool `name` with `args`; runs `run` only if allowed. */
+  useTool(name: string, args: Record<string, unknown>, run: () => string): Promise<ToolUse>;
+  /** Asks the user `question`, offering `choices` (none: any answer); null when they did not answer. */
+  clarify(question: string, choices?: string[]): Promise<string | null>;
 }
 
 /** An agent backend. */
@@ -46,18 +49,43 @@ export class AgentError extends Error {
   }
 }
 
-/** The demo agent's simulated tool: a fixed listing; nothing on disk is read. */
+/** The simulated tool's fixed listing: nothing on disk is read. */
 const LISTING = ["README.md", "package.json", "src/", "test/"];
 
-/**
- * The demo agent's answer to `prompt`: the text it streams first; whether it then asks for
- * the tool (a prompt that mentions files); and what it says after the user allowed or denied.
- */
-export function demoScript(prompt: string): { intro: string; wantsTool: boolean; allowed: string; denied: string } {
+/** The simulated `list_files` tool of the demo and OpenAI agents: a fixed listing, one entry a line. */
+export function listFiles(): string {
+  return LISTING.join("\n");
+}
+
+/** The demo agent's question, when a prompt asks for one. */
+export const DEMO_QUESTION = { question: "Do you want the short answer or the long one?", choices: ["short", "long"] };
+
+/** The demo agent's answer to one prompt. */
+export interface DemoScript {
+  /** What it streams first. */
+  intro: string;
+  /** Whether it then asks `DEMO_QUESTION` (a prompt with "clarify" or "ask me" in it). */
+  wantsClarify: boolean;
+  /** What it says after the user's answer to `DEMO_QUESTION` (null: no answer). */
+  answered(answer: string | null): string;
+  /** Whether it then asks to run the simulated tool (a prompt that mentions files). */
+  wantsTool: boolean;
+  /** What it says after the user allowed the tool. */
+  allowed: string;
+  /** What it says after the user denied it. */
+  denied: string;
+}
+
+/** The demo agent's answer to `prompt`: see `DemoScript`. */
+export function demoScript(prompt: string): DemoScript {
   const words = prompt.trim().split(/\s+/).filter(Boolean);
-  const quoted = words.join(" ");
-  const quote = quoted.length > 60 ? `${quoted.slice(0, 59)}…` : quoted;
+  const quote = clip(words.join(" "));
   const wantsTool = /\bfiles?\b/i.test(prompt);
+  const wantsClarify = /\bclarify\b|\bask me\b/i.test(prompt);
+  const short = "The short answer: every word you see is a numbered session event, and none is ever lost.";
+  const long = "The long answer: every word you see is a numbered session event. The server keeps the recent ones, " +
+    "so a page that reconnects or reloads asks for what came after the last one it drew, and a question still open, " +
+    "like the one I just asked, is sent again to whoever comes back.";
   return {
     intro:
       `You asked: “${quote}” (${words.length} ${
@@ -66,9 +94,19 @@ export function demoScript(prompt: string): { intro: string; wantsTool: boolean;
       "so this answer is scripted rather than thought up, but it travels the way a real model's would: one word at a time, " +
       "each word a numbered session event. Cut the network or reload the page while I talk, and the page picks up exactly " +
       "where it left off, with nothing missing and nothing said twice. " +
-      (wantsTool
+      (wantsClarify
+        ? "First, a question."
+        : wantsTool
         ? "To answer that, I would like to list the project's files."
-        : "Ask me which files the project has to see a tool request that needs your approval, or press Stop to interrupt me mid-sentence."),
+        : "Ask me which files the project has to see a tool request that needs your approval, say “clarify” to get a " +
+          "question with choices, or press Stop to interrupt me mid-sentence."),
+    wantsClarify,
+    answered(answer) {
+      if (answer === null) return "You did not answer, so I will leave it there.";
+      if (answer === "long") return long;
+      if (answer === "short") return short;
+      return `You answered “${clip(answer)}”, which is not one of the choices, so here is the short one. ${short}`;
+    },
     wantsTool,
     allowed: `The listing shows ${LISTING.length} entries: ${
       LISTING.join(", ")
@@ -78,10 +116,16 @@ export function demoScript(prompt: string): { intro: string; wantsTool: boolean;
   };
 }
 
+/** `text` cut to 60 characters, for quoting it back. */
+function clip(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
 /**
  * The built-in demo agent: streams `demoScript(prompt)` one word per `delayMs`. A prompt that
- * mentions files makes it ask to run the simulated `list_files` tool; allow and deny lead to
- * different answers.
+ * asks for a question ("clarify", "ask me") gets `DEMO_QUESTION` first, and an answer that
+ * depends on the choice; one that mentions files makes it ask to run the simulated `list_files`
+ * tool, and allow and deny lead to different answers.
  */
 export function demoAgent({ delayMs }: { delayMs: number }): Agent {
   const speak = async (turn: Turn, text: string) => {
@@ -96,9 +140,14 @@ export function demoAgent({ delayMs }: { delayMs: number }): Agent {
     async reply(turn) {
       const script = demoScript(turn.prompt);
       await speak(turn, script.intro);
-      if (!script.wantsTool) return;
-      const use = await turn.useTool("list_files", { path: "." }, () => LISTING.join("\n"));
-      await speak(turn, use.allowed ? script.allowed : script.denied);
+      if (script.wantsClarify) {
+        const answer = await turn.clarify(DEMO_QUESTION.question, DEMO_QUESTION.choices);
+        await speak(turn, script.answered(answer));
+      }
+      if (script.wantsTool) {
+        const use = await turn.useTool("list_files", { path: "." }, listFiles);
+        await speak(turn, use.allowed ? script.allowed : script.denied);
+      }
     },
   };
 }

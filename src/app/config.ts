@@ -20,9 +20,16 @@ export interface AppConfig {
   metrics: boolean;
   /** How log lines look: `human` (`level message key=value …`) or `json` (one object per line). */
   logFormat: "human" | "json";
+  /** What the gateway speaks on `/api/ws`: Switchboard's own protocol, or hermes-agent's (docs/hermes.md). */
+  protocol: Protocol;
   /** Set when an OpenAI-compatible endpoint replaces the demo agent. */
   openai: { baseUrl: string; apiKey: string | undefined; model: string } | undefined;
 }
+
+/** The protocols the app can speak on `/api/ws` and stdio. */
+export const PROTOCOLS = ["switchboard", "hermes"] as const;
+/** One of `PROTOCOLS`. */
+export type Protocol = (typeof PROTOCOLS)[number];
 
 /** A flag or variable with a bad value, or an unknown flag. */
 export class ConfigError extends Error {
@@ -45,6 +52,7 @@ Options (flag, environment variable, default):
   --redis URL          SWITCHBOARD_REDIS_URL        -            keep conversations in Redis, shared with other nodes, e.g. redis://127.0.0.1:6379
   --metrics            SWITCHBOARD_METRICS=1        off          serve Prometheus metrics at /metrics, behind the token (not with --stdio)
   --log-format F       SWITCHBOARD_LOG_FORMAT       human        log lines (stderr) as human text or json, one object per line
+  --protocol P         SWITCHBOARD_PROTOCOL         switchboard  speak switchboard or hermes (hermes-agent's clients; see docs/hermes.md)
   --openai-base-url U  SWITCHBOARD_OPENAI_BASE_URL  -            use an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
   --openai-model M     SWITCHBOARD_OPENAI_MODEL     gpt-4o-mini  the model to ask
   -                    SWITCHBOARD_OPENAI_API_KEY   -            sent as a bearer token to the endpoint
@@ -61,6 +69,7 @@ const VALUE_FLAGS = [
   "--delay-ms",
   "--redis",
   "--log-format",
+  "--protocol",
   "--openai-base-url",
   "--openai-model",
 ] as const;
@@ -108,6 +117,7 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     redis: redisUrl(pick("--redis", "SWITCHBOARD_REDIS_URL")),
     metrics: metricsServed(metrics || onOff(env.SWITCHBOARD_METRICS, "SWITCHBOARD_METRICS"), stdio),
     logFormat: logFormat(pick("--log-format", "SWITCHBOARD_LOG_FORMAT") ?? "human"),
+    protocol: protocolOf(pick("--protocol", "SWITCHBOARD_PROTOCOL") ?? "switchboard"),
     openai: baseUrl === undefined ? undefined : {
       baseUrl: httpUrl(baseUrl),
       apiKey: nonEmpty(env.SWITCHBOARD_OPENAI_API_KEY),
@@ -145,6 +155,13 @@ function metricsServed(metrics: boolean, stdio: boolean): boolean {
 function logFormat(text: string): "human" | "json" {
   if (text !== "human" && text !== "json") throw new ConfigError(`the log format is human or json, not "${text}"`);
   return text;
+}
+
+function protocolOf(text: string): Protocol {
+  if (!(PROTOCOLS as readonly string[]).includes(text)) {
+    throw new ConfigError(`the protocol is ${PROTOCOLS.join(" or ")}, not "${text}"`);
+  }
+  return text as Protocol;
 }
 
 function redisUrl(text: string | undefined): string | undefined {

@@ -2,8 +2,9 @@
 /**
  * The reference agent app: `npm start` (also `deno task start`, `bun run start`). Serves the
  * web chat at `/`, the gateway at `/api/ws` and `/healthz`, and prints the page's URL with
- * its access token; or, with `--stdio`, speaks the same protocol on stdin/stdout. `--help`
- * lists the options.
+ * its access token; or, with `--stdio`, speaks the same protocol on stdin/stdout. With
+ * `--protocol hermes` the gateway speaks hermes-agent's protocol instead (no web chat), and the
+ * app prints the URL a hermes client dials. `--help` lists the options.
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -11,7 +12,10 @@ import { jsonLogger, Tickets, tokenAuth } from "../mod.ts";
 import { serveStdio } from "../stdio.ts";
 import { type Agent, demoAgent } from "./agent.ts";
 import { type AppConfig, ConfigError, parseConfig, USAGE } from "./config.ts";
+import type { AgentGatewayOptions } from "./conversations.ts";
 import { createAgentGateway } from "./gateway.ts";
+import { createHermesGateway } from "./hermes.ts";
+import { hermesSite } from "./hermes-site.ts";
 import { openAIAgent } from "./openai.ts";
 import { bundlePageScript } from "./page-script.ts";
 import { type PageAssets, siteApp } from "./site.ts";
@@ -43,6 +47,11 @@ async function loadPage(): Promise<PageAssets> {
 
 function chooseAgent(config: AppConfig): Agent {
   return config.openai ? openAIAgent(config.openai) : demoAgent({ delayMs: config.delayMs });
+}
+
+/** The gateway of the configured protocol. */
+function createAppGateway(config: AppConfig, options: AgentGatewayOptions) {
+  return config.protocol === "hermes" ? createHermesGateway(options) : createAgentGateway(options);
 }
 
 /**
@@ -108,7 +117,7 @@ if (config.help) {
 } else if (config.stdio) {
   const [runtime, store] = await Promise.all([loadRuntime(), openStore(config.redis)]);
   const logger = config.logFormat === "json" ? jsonLogger() : undefined;
-  const gateway = createAgentGateway({ agent: chooseAgent(config), store, logger });
+  const gateway = createAppGateway(config, { agent: chooseAgent(config), store, logger });
   await serveStdio(gateway, runtime.stdioStreams());
   await gateway.close(); // ends sessions and their timers, so the process can exit
 } else {
@@ -116,12 +125,21 @@ if (config.help) {
   const tokens = { [token]: "user" };
   // Before the store and the gateway are made: they look for a meter provider when made.
   const metricsRoute = config.metrics ? await registerMetrics(tokenAuth({ tokens })) : undefined;
-  const [runtime, assets, store] = await Promise.all([loadRuntime(), loadPage(), openStore(config.redis)]);
+  const hermes = config.protocol === "hermes";
+  // Hermes mode serves no page, so it bundles none.
+  const [runtime, assets, store] = await Promise.all([
+    loadRuntime(),
+    hermes ? undefined : loadPage(),
+    openStore(config.redis),
+  ]);
   const tickets = new Tickets();
   const agent = chooseAgent(config);
   const logger = config.logFormat === "json" ? jsonLogger() : undefined;
-  const gateway = createAgentGateway({ agent, auth: tokenAuth({ tokens, tickets }), store, logger });
-  const app = siteApp(assets, tickets.route(tokenAuth({ tokens })));
+  // Hermes' clients can carry the token only in the URL's query (which may end up in access logs).
+  const auth = tokenAuth({ tokens, tickets, queryToken: hermes });
+  const gateway = createAppGateway(config, { agent, auth, store, logger });
+  const ticketRoute = tickets.route(tokenAuth({ tokens }));
+  const app = assets ? siteApp(assets, ticketRoute) : hermesSite(ticketRoute);
   if (metricsRoute) app.get("/metrics", metricsRoute);
   const server = await runtime.serve(gateway, { app, hostname: config.host, port: config.port }).catch((error) => {
     if ((error as { code?: unknown } | null)?.code !== "EADDRINUSE") throw error;
@@ -131,13 +149,14 @@ if (config.help) {
     );
     process.exit(1);
   });
+  const wsUrl = `${server.url.replace(/^http/, "ws")}api/ws`;
   console.error(
-    `switchboard: agent "${agent.name}", gateway at ${server.url.replace(/^http/, "ws")}api/ws${
+    `switchboard: agent "${agent.name}", gateway at ${wsUrl}${hermes ? " (hermes protocol)" : ""}${
       config.redis === undefined ? "" : ", conversations in Redis"
     }`,
   );
-  // stdout carries only the URL to open, so a script can read it.
-  console.log(`${server.url}#token=${token}`);
+  // stdout carries only the URL to open (hermes: to dial), so a script can read it.
+  console.log(hermes ? `${wsUrl}?token=${token}` : `${server.url}#token=${token}`);
   const stop = () => void server.close().then(() => process.exit(0));
   process.once("SIGINT", stop).once("SIGTERM", stop);
 }

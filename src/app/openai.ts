@@ -1,11 +1,15 @@
 /**
  * An agent backed by any OpenAI-compatible chat-completions endpoint (OpenAI, Ollama,
- * llama.cpp's server, vLLM…): `POST {baseUrl}/chat/completions` with `stream: true`, read as
- * server-sent events with `fetch`. Interrupting aborts the request. Every failure — no
- * connection, an HTTP error, a stream that is not what it should be — becomes an `AgentError`
- * that names the endpoint and says what went wrong.
+ * llama.cpp's server, vLLM…): `POST {baseUrl}/chat/completions` with `stream: true` and the
+ * tools of `openai-tools.ts`, read as server-sent events with `fetch`. When the model calls
+ * tools, each call runs in the turn (approval and questions included), the results go back as
+ * `role: "tool"` messages, and the model is asked again, up to `MAX_TOOL_ROUNDS` times.
+ * Interrupting aborts the request. Every failure — no connection, an HTTP error, a stream that
+ * is not what it should be — becomes an `AgentError` that names the endpoint and says what
+ * went wrong.
  */
-import { type Agent, AgentError } from "./agent.ts";
+import { type Agent, AgentError, type ChatMessage, type Turn } from "./agent.ts";
+import { runToolCall, TOOLS } from "./openai-tools.ts";
 import { readSse, SseError } from "./sse.ts";
 
 /** Where and what to ask. */
@@ -20,7 +24,26 @@ export interface OpenAIOptions {
 /** Text shown of an endpoint's error body, at most. */
 const ERROR_PREVIEW = 300;
 
-/** An agent that streams its answers from an OpenAI-compatible endpoint. */
+/** Rounds of tool calls one turn may take; a model that asks for more fails the turn. */
+export const MAX_TOOL_ROUNDS = 8;
+
+/** Tool calls one answer may hold. */
+const MAX_CALLS = 16;
+
+/** A tool call as the model streamed it, and as it goes back in the assistant message. */
+interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A message of the request: the conversation, then this turn's tool calls and their results. */
+type RequestMessage =
+  | ChatMessage
+  | { role: "assistant"; content: string | null; tool_calls: ToolCall[] }
+  | { role: "tool"; tool_call_id: string; content: string };
+
+/** An agent that streams its answers from an OpenAI-compatible endpoint, and runs the tools its model calls. */
 export function openAIAgent({ baseUrl, apiKey, model }: OpenAIOptions): Agent {
   const url = new URL("chat/completions", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).href;
   const headers: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream" };
@@ -28,47 +51,107 @@ export function openAIAgent({ baseUrl, apiKey, model }: OpenAIOptions): Agent {
   return {
     name: `openai:${model}`,
     async reply(turn) {
-      const messages = [...turn.history, { role: "user", content: turn.prompt }];
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          method: "POST",
-          headers,
-          body: JSON.stringify({ model, messages, stream: true }),
-          signal: turn.signal,
-        });
-      } catch (error) {
-        if (turn.signal.aborted) throw error;
-        throw new AgentError(`cannot reach ${url}: ${describe(error)}`);
-      }
-      if (!response.ok) throw new AgentError(`${url} answered HTTP ${response.status}${await errorDetail(response)}`);
-      if (!response.body) throw new AgentError(`${url} answered without a body`);
-      let finished = false;
-      try {
-        for await (const { data } of readSse(response.body)) {
-          if (data === "[DONE]") {
-            finished = true;
-            break;
-          }
-          const chunk = parseChunk(url, data);
-          const choice = chunk.choices?.[0];
-          const text = choice?.delta?.content;
-          if (typeof text === "string") turn.say(text);
-          if (choice?.finish_reason) finished = true;
+      const messages: RequestMessage[] = [...turn.history, { role: "user", content: turn.prompt }];
+      for (let round = 0;; round++) {
+        const body = JSON.stringify({ model, messages, tools: TOOLS, stream: true });
+        const { text, calls } = await streamAnswer(url, await post(url, headers, body, turn.signal), turn);
+        if (calls.length === 0) return;
+        if (round === MAX_TOOL_ROUNDS) {
+          throw new AgentError(`${url} kept calling tools: more than ${MAX_TOOL_ROUNDS} rounds in one turn`);
         }
-      } catch (error) {
-        if (turn.signal.aborted || error instanceof AgentError) throw error;
-        if (error instanceof SseError) throw new AgentError(`${url} sent a bad event stream: ${error.message}`);
-        throw new AgentError(`the stream from ${url} broke off: ${describe(error)}`);
+        // A call the endpoint gave no id still needs one, to pair it with its result.
+        calls.forEach((call, i) => (call.id ||= `call_${round}_${i}`));
+        messages.push({ role: "assistant", content: text || null, tool_calls: calls });
+        for (const call of calls) {
+          const content = await runToolCall(turn, call.function.name, call.function.arguments);
+          messages.push({ role: "tool", tool_call_id: call.id, content });
+        }
       }
-      if (!finished) throw new AgentError(`the stream from ${url} ended before the answer was complete`);
     },
   };
 }
 
+/** The endpoint's answer to one request, checked to be a successful one with a body. */
+async function post(url: string, headers: Record<string, string>, body: string, signal: AbortSignal) {
+  let response: Response;
+  try {
+    response = await fetch(url, { method: "POST", headers, body, signal });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new AgentError(`cannot reach ${url}: ${describe(error)}`);
+  }
+  if (!response.ok) throw new AgentError(`${url} answered HTTP ${response.status}${await errorDetail(response)}`);
+  if (!response.body) throw new AgentError(`${url} answered without a body`);
+  return response.body;
+}
+
+/**
+ * Reads one streamed answer: says its text as it arrives, and gathers the tool calls it
+ * streams in pieces (`delta.tool_calls`: by `index`, the id and name once, the arguments in
+ * chunks). Resolves with the whole text and the calls, in order (an id may still be empty).
+ */
+async function streamAnswer(
+  url: string,
+  body: ReadableStream<Uint8Array>,
+  turn: Turn,
+): Promise<{ text: string; calls: ToolCall[] }> {
+  let text = "";
+  const calls = new Map<number, ToolCall>();
+  let finished = false;
+  try {
+    for await (const { data } of readSse(body)) {
+      if (data === "[DONE]") {
+        finished = true;
+        break;
+      }
+      const choice = parseChunk(url, data).choices?.[0];
+      const content = choice?.delta?.content;
+      if (typeof content === "string") {
+        text += content;
+        turn.say(content);
+      }
+      for (const delta of toolCallDeltas(url, choice?.delta?.tool_calls)) {
+        const index = typeof delta.index === "number" ? delta.index : calls.size;
+        let call = calls.get(index);
+        if (!call) {
+          if (calls.size === MAX_CALLS) throw new AgentError(`${url} called more than ${MAX_CALLS} tools at once`);
+          call = { id: "", type: "function", function: { name: "", arguments: "" } };
+          calls.set(index, call);
+        }
+        if (typeof delta.id === "string" && !call.id) call.id = delta.id;
+        const { name, arguments: args } = delta.function ?? {};
+        if (typeof name === "string" && !call.function.name) call.function.name = name;
+        if (typeof args === "string") call.function.arguments += args;
+      }
+      if (choice?.finish_reason) finished = true;
+    }
+  } catch (error) {
+    if (turn.signal.aborted || error instanceof AgentError) throw error;
+    if (error instanceof SseError) throw new AgentError(`${url} sent a bad event stream: ${error.message}`);
+    throw new AgentError(`the stream from ${url} broke off: ${describe(error)}`);
+  }
+  if (!finished) throw new AgentError(`the stream from ${url} ended before the answer was complete`);
+  return { text, calls: [...calls].sort(([a], [b]) => a - b).map(([, call]) => call) };
+}
+
+interface ToolCallDelta {
+  index?: unknown;
+  id?: unknown;
+  function?: { name?: unknown; arguments?: unknown };
+}
+
 interface Chunk {
-  choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[];
+  choices?: { delta?: { content?: unknown; tool_calls?: unknown }; finish_reason?: unknown }[];
   error?: { message?: unknown };
+}
+
+/** A chunk's `delta.tool_calls` (none when absent), or an `AgentError` if it is not a list of objects. */
+function toolCallDeltas(url: string, toolCalls: unknown): ToolCallDelta[] {
+  if (toolCalls === undefined || toolCalls === null) return [];
+  if (!Array.isArray(toolCalls) || !toolCalls.every((c) => typeof c === "object" && c !== null)) {
+    throw new AgentError(`${url} sent a bad event stream: tool_calls that are not a list of calls`);
+  }
+  return toolCalls as ToolCallDelta[];
 }
 
 /** One `data:` payload of the stream, or an `AgentError` saying why it is not a usable chunk. */

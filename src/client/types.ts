@@ -31,10 +31,17 @@ export interface BuiltinSignatures {
   "rpc.discover": Signature<undefined, unknown>;
   /** Replays the kept events after `after_seq` (default 0), attaches this connection, re-sends open server requests. */
   "session.resume": Signature<{ session_id: string; after_seq?: number }, ResumeResult>;
-  /** Reads the kept events after `after_seq` without attaching. */
+  /** Reads the kept events after `after_seq` and the open server requests, without attaching. */
   "session.events.since": Signature<
-    { session_id: string; after_seq: number },
-    { events: SessionEvent[]; latest_seq: number; truncated: boolean }
+    { session_id: string; after_seq: number; epoch?: string },
+    {
+      events: SessionEvent[];
+      count: number;
+      latest_seq: number;
+      truncated: boolean;
+      epoch: string;
+      open_requests: { id: string; method: string; params?: unknown }[];
+    }
   >;
   /** Ends the session (reason `closed`); its viewers get `session.closed`. */
   "session.close": Signature<{ session_id: string }, { closed: true }>;

@@ -94,12 +94,18 @@ export interface TokenAuthOptions {
   verify?: (token: string) => string | null | Promise<string | null>;
   /** Accept `?ticket=` from these tickets too. */
   tickets?: Tickets;
+  /**
+   * Accept the token as `?token=` on the upgrade URL too, for clients that can put it nowhere
+   * else. Off by default: a URL ends up in proxy and server access logs, and so would the token.
+   */
+  queryToken?: boolean;
 }
 
 /**
  * An `auth(c)` for `createGateway` that accepts a bearer token in `Authorization`, in the
  * subprotocol list as `switchboard.token.<token>` (after `switchboard.v1`, which is what the
- * server answers: the token is never echoed), or a ticket in the query.
+ * server answers: the token is never echoed), a ticket in the query, or (only with
+ * `queryToken`) the token itself in the query.
  *
  * @example Tokens, and tickets minted for holders of a token
  * ```ts
@@ -132,6 +138,8 @@ export function tokenAuth(options: TokenAuthOptions): (c: Context) => Promise<st
     if (offered) return verify(offered.slice(TOKEN_PROTOCOL_PREFIX.length));
     const ticket = c.req.query("ticket");
     if (ticket && options.tickets) return options.tickets.redeem(ticket);
+    const token = options.queryToken ? c.req.query("token") : undefined;
+    if (token) return verify(token);
     return null;
   };
 }

@@ -1,6 +1,7 @@
 /** The built-in methods every gateway answers (docs/protocol.md, Built-in methods). */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as v from "valibot";
+import type { ResumeResult } from "../jsonrpc/protocol.ts";
 import { IdSchema } from "../jsonrpc/schema.ts";
 import type { CallContext } from "./context.ts";
 import { type MethodEntry, type Mode, validated } from "./method.ts";
@@ -48,23 +49,13 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
         after_seq: v.optional(Seq, 0),
         epoch: v.optional(v.pipe(v.string(), v.maxLength(128))),
       }),
-      (p, ctx) => {
-        const registry = ctx.connection.sessionRegistry;
-        const result = registry.resume(ctx.connection, p.session_id, p.after_seq, p.epoch);
-        const observer = registry.observer;
-        if (result instanceof Promise) {
-          ctx.connection.holdCalls(result);
-          // A failed resume is counted by its answer's error code, not as a resume.
-          if (observer) result.then((resumed) => observer.resumed(resumed), () => {});
-        } else observer?.resumed(result);
-        return result;
-      },
+      (p, ctx) => resumeSession(ctx.connection, p.session_id, p.after_seq, p.epoch),
     ),
     builtin(
       "session.events.since",
       "concurrent",
-      v.object({ session_id: SessionId, after_seq: Seq }),
-      (p, ctx) => ctx.connection.sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq),
+      v.object({ session_id: SessionId, after_seq: Seq, epoch: v.optional(v.pipe(v.string(), v.maxLength(128))) }),
+      (p, ctx) => ctx.connection.sessionRegistry.since(ctx.connection.principal, p.session_id, p.after_seq, p.epoch),
     ),
     builtin("session.close", "concurrent", v.object({ session_id: SessionId }), (p, ctx) => {
       const closing = ctx.connection.sessionRegistry.close(ctx.connection.principal, p.session_id);
@@ -73,5 +64,27 @@ export function builtinMethods(discover: () => unknown): MethodEntry[] {
   ];
 }
 
-/** Names of the built-ins, which a gateway's own methods may not take. */
-export const BUILTIN_NAMES = new Set(builtinMethods(() => undefined).map((entry) => entry.name));
+/**
+ * Attaches `connection` to its principal's session `id`, replaying after `afterSeq` (none
+ * without it): `session.resume` and `ctx.sessions.resume()`. With a shared store it reads the
+ * store, and the connection's later calls wait for it, so that they find the session here.
+ */
+export function resumeSession(
+  connection: CallContext["connection"],
+  id: string,
+  afterSeq: number | undefined,
+  epoch: string | undefined,
+): ResumeResult | Promise<ResumeResult> {
+  const registry = connection.sessionRegistry;
+  const result = registry.resume(connection, id, afterSeq, epoch);
+  const observer = registry.observer;
+  if (result instanceof Promise) {
+    connection.holdCalls(result);
+    // A failed resume is counted by its answer's error code, not as a resume.
+    if (observer) result.then((resumed) => observer.resumed(resumed), () => {});
+  } else observer?.resumed(result);
+  return result;
+}
+
+/** The built-ins an app may rename or drop (`createGateway({ builtins })`); `rpc.*` stay as they are. */
+export type BuiltinName = "gateway.ping" | "session.resume" | "session.events.since" | "session.close";

@@ -7,6 +7,7 @@
  * answered in the same turn, with no promise and no bookkeeping: the common case stays cheap.
  */
 import { decode, type Message } from "../jsonrpc/codec.ts";
+import { resumeSession } from "./builtins.ts";
 import { ErrorCode, type ErrorObject, errorObject, RpcError } from "../jsonrpc/errors.ts";
 import {
   errorResponse,
@@ -36,6 +37,10 @@ import type { RequestTrace, Telemetry } from "./telemetry.ts";
 /** What a connection needs from its gateway. */
 export interface ConnectionHost {
   readonly methods: ReadonlyMap<string, MethodEntry>;
+  /** Error codes renumbered on the wire (`createGateway({ errorCodes })`). */
+  readonly errorCodes: ReadonlyMap<number, number> | undefined;
+  /** What each connection's `capabilities` start as. */
+  readonly capabilities: Readonly<Record<string, unknown>>;
   readonly limits: {
     readonly maxMessageBytes: number;
     readonly maxBatch: number;
@@ -123,6 +128,12 @@ class Call implements HandlerContext {
       all: () => this.connection.sessionRegistry.all(this.connection.principal),
       interrupt: async (id: string) =>
         (await this.connection.sessionRegistry.open(id, this.connection.principal)).interrupt(),
+      resume: async (id: string, options: { afterSeq?: number; epoch?: string } = {}) =>
+        await resumeSession(this.connection, id, options.afterSeq, options.epoch),
+      since: async (id: string, afterSeq: number, epoch?: string) =>
+        await this.connection.sessionRegistry.since(this.connection.principal, id, afterSeq, epoch),
+      answer: (id: string, requestId: string, result: unknown) =>
+        this.connection.sessionRegistry.answer(this.connection.principal, id, requestId, result),
     });
   }
 
@@ -170,6 +181,7 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   #open: Set<Call> | undefined;
   #byId: Map<Id, Call> | undefined;
   #sessions: Set<Session> | undefined;
+  #capabilities: Record<string, unknown> | undefined;
   #inline: Call[] = [];
   #inlineBusy: Call | undefined;
   /** Resumes reading a shared store: calls that arrive meanwhile wait in `#held`, in order. */
@@ -215,6 +227,15 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   /** Sessions this connection is attached to. */
   get sessions(): Set<Session> {
     return (this.#sessions ??= new Set());
+  }
+
+  // Copied from the gateway's on first use: most connections never look at them.
+  get capabilities(): Record<string, unknown> {
+    return (this.#capabilities ??= { ...this.#host.capabilities });
+  }
+
+  get takesRequests(): boolean {
+    return (this.#capabilities ?? this.#host.capabilities).serverRequests !== false;
   }
 
   /** Requests and notifications queued or running past their first turn. */
@@ -653,6 +674,8 @@ export class Connection implements ConnectionHandle, SessionViewer, TransportEve
   #write(batch: Batch | undefined, id: Id, error: ErrorObject | undefined, result?: unknown): void {
     if (this.#closed) return;
     let text: string;
+    const code = error && this.#host.errorCodes?.get(error.code);
+    if (code !== undefined) error = { ...error!, code };
     try {
       text = error ? errorResponse(id, error) : resultResponse(id, result);
     } catch (cause) {

@@ -1,5 +1,6 @@
 import type { Id } from "../jsonrpc/message.ts";
-import type { SessionRegistry, SessionSummary } from "../sessions/registry.ts";
+import type { ResumeResult } from "../jsonrpc/protocol.ts";
+import type { SessionRegistry, SessionSummary, SinceResult } from "../sessions/registry.ts";
 import type { CreateSessionOptions, SessionHandle, SessionViewer } from "../sessions/session.ts";
 import type { Logger } from "./logger.ts";
 
@@ -11,6 +12,12 @@ export interface ConnectionHandle {
   readonly peer: string;
   /** Who is on the other end: what `auth(c)` returned, or "anonymous" without auth. Sessions belong to it. */
   readonly principal: string;
+  /**
+   * What the client said it supports, for the application to keep (e.g. from a handshake
+   * method): a copy of `createGateway({ capabilities })` at first. The gateway reads
+   * `serverRequests`: while it is `false`, this connection gets no server → client requests.
+   */
+  readonly capabilities: Record<string, unknown>;
   /**
    * Sends a connection-wide event `{type, payload}` (no `session_id`, no `seq`) to this
    * connection only. Returns false once the connection is closed.
@@ -64,6 +71,24 @@ export interface SessionsHandle {
    * (unless it is bound to that session already). Rejects like `open`.
    */
   interrupt(id: string): Promise<boolean>;
+  /**
+   * Attaches the calling connection to the caller's session `id`, wherever it lives, as
+   * `session.resume` does: with `afterSeq`, the kept events after it are written first (all
+   * kept ones, `truncated`, if `epoch` is not the session's); without it, only events from now
+   * on. Open server requests are re-sent (if the connection takes them). Does not bind this call.
+   */
+  resume(id: string, options?: { afterSeq?: number; epoch?: string }): Promise<ResumeResult>;
+  /**
+   * A pull-style replay of the caller's session `id`, as `session.events.since` answers: the
+   * kept events after `afterSeq` in the result, with the open server requests. Does not attach.
+   */
+  since(id: string, afterSeq: number, epoch?: string): Promise<SinceResult>;
+  /**
+   * Answers the open server request `requestId` of the caller's session `id` with `result`, as
+   * a client's reply would (e.g. for a client that answers by a method call instead). The first
+   * answer wins, on any node; resolves false if the request was not open (or already answered).
+   */
+  answer(id: string, requestId: string, result: unknown): Promise<boolean>;
 }
 
 /**

@@ -10,7 +10,7 @@ import { MemoryStore } from "../sessions/store.ts";
 import { PROTOCOL } from "../jsonrpc/protocol.ts";
 import { ConnectionRegistry } from "./connections.ts";
 import { atMost, Count } from "./waits.ts";
-import { BUILTIN_NAMES, builtinMethods } from "./builtins.ts";
+import { builtinMethods, type BuiltinName } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
 import { openRpcDocument } from "./discover.ts";
@@ -76,12 +76,33 @@ export interface GatewayOptions<M extends MethodTable> {
   /** Shown in `rpc.discover`. Default "0.0.0". */
   version?: string;
   /**
-   * The application's methods by name. `createGateway` throws for a name in `rpc.*` or
-   * `gateway.*`, or one of the session built-ins (`session.resume`, `session.events.since`, `session.close`).
+   * The application's methods by name. `createGateway` throws for a name in `rpc.*` or one the
+   * built-ins answer (`gateway.ping`, `session.resume`, `session.events.since`, `session.close`,
+   * unless `builtins` renames or drops them).
    */
   methods: M;
-  /** Extra fields merged into each connection's `gateway.ready` payload (synchronous). */
-  ready?: (connection: ConnectionHandle) => Record<string, unknown>;
+  /**
+   * Renames (a new name) or drops (`false`) built-in methods, e.g. to speak another protocol in
+   * which `session.resume` means something else: `{ "session.resume": "switchboard.session.resume" }`.
+   * The freed name is then the application's to define.
+   */
+  builtins?: Partial<Record<BuiltinName, string | false>>;
+  /**
+   * Error codes to renumber on the wire, e.g. `{ [-32001]: 4001 }` for clients that know a
+   * session not found by another code. Handlers see the original codes; metrics count those sent.
+   */
+  errorCodes?: Record<number, number>;
+  /**
+   * Each connection's `capabilities` when it opens (a copy); handlers may change them. The
+   * gateway reads `serverRequests`: a connection where it is `false` gets no server → client
+   * requests. Default `{}` (every connection takes them).
+   */
+  capabilities?: Record<string, unknown>;
+  /**
+   * Extra fields merged into each connection's `gateway.ready` payload (synchronous); `base`
+   * holds the protocol's own fields (`epoch`, `heartbeat_ms`…).
+   */
+  ready?: (connection: ConnectionHandle, base: Readonly<Record<string, unknown>>) => Record<string, unknown>;
   /** Started once, at the first connection, before its `gateway.ready`; never awaited; failures are logged. */
   startup?: StartupTask[];
   /** Limits to change; the fields left out keep their `defaultLimits` value. */
@@ -176,7 +197,7 @@ export function gatewayCore<M extends MethodTable>(gateway: Gateway<M>): Gateway
   return gateway as GatewayCore<M>;
 }
 
-const RESERVED = /^(rpc|gateway)\./;
+const RESERVED = /^rpc\./;
 
 /** The principal of every connection when the gateway has no `auth`. */
 export const ANONYMOUS = "anonymous";
@@ -226,6 +247,9 @@ export function createGateway<M extends MethodTable>(options: GatewayOptions<M>)
 
   const host: ConnectionHost = {
     methods: methodTable(name, options),
+    errorCodes: options.errorCodes &&
+      new Map(Object.entries(options.errorCodes).map(([from, to]) => [Number(from), to])),
+    capabilities: options.capabilities ?? {},
     limits,
     backlog: { warnBytes: limits.backlogWarnBytes, maxBytes: limits.maxBacklogBytes, stallMs: limits.sendStallMs },
     log,
@@ -313,10 +337,18 @@ function methodTable(name: string, options: GatewayOptions<MethodTable>): Map<st
   // A Map, so a method name can never reach a prototype member (`__proto__`, `toString`).
   const methods = new Map<string, MethodEntry>();
   const discover = once(() => openRpcDocument(name, options.version ?? "0.0.0", methods.values()));
-  for (const entry of builtinMethods(discover)) methods.set(entry.name, entry);
+  const renames: Partial<Record<string, string | false>> = options.builtins ?? {};
+  for (const entry of builtinMethods(discover)) {
+    const name = renames[entry.name] ?? entry.name;
+    if (name === false) continue;
+    if (name !== entry.name && (RESERVED.test(name) || methods.has(name))) {
+      throw new Error(`built-in ${entry.name} cannot be renamed to "${name}": the name is taken`);
+    }
+    methods.set(name, { ...entry, name });
+  }
   for (const key of Object.keys(options.methods)) {
-    if (RESERVED.test(key) || BUILTIN_NAMES.has(key)) {
-      throw new Error(`method name "${key}" is reserved (rpc.*, gateway.* and the session built-ins)`);
+    if (RESERVED.test(key) || methods.has(key)) {
+      throw new Error(`method name "${key}" is reserved (rpc.* and the built-ins in use)`);
     }
     methods.set(key, toEntry(key, options.methods[key]!));
   }
@@ -335,14 +367,16 @@ function readyPayload(
     max_batch: limits.maxBatch,
     max_in_flight: limits.maxInFlight,
   };
-  return (connection) => ({
-    protocol: PROTOCOL,
-    connection_id: connection.id,
-    epoch: epoch(),
-    heartbeat_ms: heartbeatMs,
-    limits: readyLimits,
-    ...options.ready?.(connection),
-  });
+  return (connection) => {
+    const base = {
+      protocol: PROTOCOL,
+      connection_id: connection.id,
+      epoch: epoch(),
+      heartbeat_ms: heartbeatMs,
+      limits: readyLimits,
+    };
+    return options.ready ? { ...base, ...options.ready(connection, base) } : base;
+  };
 }
 
 /** Starts every startup task, never awaiting one; a failure is logged. */

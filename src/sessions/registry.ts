@@ -8,6 +8,8 @@ import {
   type CreateSessionOptions,
   type EndReason,
   eventOfFrame,
+  type OpenRequest,
+  openRequestOf,
   type OrphanPolicy,
   randomId,
   type ResumeResult,
@@ -75,11 +77,20 @@ export interface ReleaseCounts {
 
 type Log = (message: string, fields: Record<string, unknown>) => void;
 
-/** The answer of `session.events.since`. */
+/** The answer of `session.events.since` and `ctx.sessions.since()`: a pull-style replay. */
 export interface SinceResult {
+  /** The kept events after the seq asked for, as bare event objects `{session_id, seq, type, payload}`. */
   events: unknown[];
+  /** How many events `events` holds. */
+  count: number;
+  /** The seq of the session's last event. */
   latest_seq: number;
+  /** Events after the seq asked for are missing: evicted, of another epoch, or the seq is past `latest_seq`. */
   truncated: boolean;
+  /** The epoch the seqs count in. */
+  epoch: string;
+  /** The server requests still waiting for an answer. */
+  open_requests: OpenRequest[];
 }
 
 type ErrorObjectLike = { code: number; message: string; data?: unknown };
@@ -96,6 +107,24 @@ export interface SessionSummary {
   readonly latestSeq: number;
   /** Its application state (`sessions.state`) at `latestSeq`. */
   readonly state: unknown;
+}
+
+/** A pull-style replay's answer from what the store read. */
+function sinceResult(
+  frames: string[],
+  latest: number,
+  truncated: boolean,
+  epoch: string,
+  requests: OpenRequest[],
+): SinceResult {
+  return {
+    events: frames.map((frame) => (JSON.parse(frame) as { params: unknown }).params),
+    count: frames.length,
+    latest_seq: latest,
+    truncated,
+    epoch,
+    open_requests: requests,
+  };
 }
 
 /** How many sessions `all()` lists at most (the newest). */
@@ -296,7 +325,12 @@ export class SessionRegistry implements GatewaySessions {
    * not the session's), re-send open requests. With a shared store it reads the store, so it
    * answers asynchronously (and finds sessions of other nodes).
    */
-  resume(viewer: SessionViewer, id: string, afterSeq: number, epoch?: string): ResumeResult | Promise<ResumeResult> {
+  resume(
+    viewer: SessionViewer,
+    id: string,
+    afterSeq: number | undefined,
+    epoch?: string,
+  ): ResumeResult | Promise<ResumeResult> {
     if (this.#linkHost) return this.#resumeShared(viewer, id, afterSeq, epoch);
     const session = this.use(id, viewer.principal);
     const result = session.resume(viewer, afterSeq, epoch);
@@ -304,7 +338,12 @@ export class SessionRegistry implements GatewaySessions {
     return result;
   }
 
-  async #resumeShared(viewer: SessionViewer, id: string, afterSeq: number, epoch?: string): Promise<ResumeResult> {
+  async #resumeShared(
+    viewer: SessionViewer,
+    id: string,
+    afterSeq: number | undefined,
+    epoch?: string,
+  ): Promise<ResumeResult> {
     const session = await this.#sharedSession(id, viewer.principal);
     const result = await session.link!.resume(viewer, afterSeq, epoch);
     await session.link!.viewersChanged();
@@ -345,16 +384,16 @@ export class SessionRegistry implements GatewaySessions {
     );
   }
 
-  /** `session.events.since`: the kept events after `afterSeq`, without attaching. */
-  since(principal: string, id: string, afterSeq: number): SinceResult | Promise<SinceResult> {
-    if (this.shared) return this.#sinceShared(this.shared, principal, id, afterSeq);
+  /**
+   * `session.events.since`: the kept events after `afterSeq` (all kept ones, truncated, if
+   * `epoch` is not the session's) and the open requests, without attaching.
+   */
+  since(principal: string, id: string, afterSeq: number, epoch?: string): SinceResult | Promise<SinceResult> {
+    if (this.shared) return this.#sinceShared(this.shared, principal, id, afterSeq, epoch);
     const session = this.use(id, principal);
-    const { frames, truncated } = this.store.read(id, afterSeq);
-    return {
-      events: frames.map((frame) => (JSON.parse(frame) as { params: unknown }).params),
-      latest_seq: session.latestSeq,
-      truncated,
-    };
+    const otherEpoch = epoch !== undefined && epoch !== session.epoch;
+    const { frames, truncated } = this.store.read(id, otherEpoch ? 0 : afterSeq);
+    return sinceResult(frames, session.latestSeq, truncated || otherEpoch, session.epoch, session.openRequestList());
   }
 
   /** The store's read of session `id` after `afterSeq`, if `principal` owns it; else -32001 (-32005 if unreachable). */
@@ -366,13 +405,37 @@ export class SessionRegistry implements GatewaySessions {
     return read;
   }
 
-  async #sinceShared(store: SharedStore, principal: string, id: string, afterSeq: number): Promise<SinceResult> {
-    const read = await this.#readOwned(store, id, principal, afterSeq);
-    return {
-      events: read.frames.map((frame) => (JSON.parse(frame) as { params: unknown }).params),
-      latest_seq: read.last,
-      truncated: afterSeq + 1 < read.first || afterSeq > read.last,
-    };
+  async #sinceShared(
+    store: SharedStore,
+    principal: string,
+    id: string,
+    afterSeq: number,
+    epoch?: string,
+  ): Promise<SinceResult> {
+    let read = await this.#readOwned(store, id, principal, afterSeq);
+    const otherEpoch = epoch !== undefined && epoch !== read.epoch;
+    if (otherEpoch && afterSeq > 0) read = await this.#readOwned(store, id, principal, 0);
+    const after = otherEpoch ? 0 : afterSeq;
+    const requests = await store.requests(id).catch((error) => {
+      throw storeError(error);
+    });
+    const truncated = otherEpoch || after + 1 < read.first || after > read.last;
+    return sinceResult(read.frames, read.last, truncated, read.epoch, requests.map(openRequestOf));
+  }
+
+  /**
+   * `ctx.sessions.answer()`: settles the open request `requestId` of `principal`'s session `id`
+   * as a client's reply would (the first answer wins, on any node); false if it is not open.
+   */
+  async answer(principal: string, id: string, requestId: string, result: unknown): Promise<boolean> {
+    if (!this.shared) return this.use(id, principal).reply(requestId, result, undefined);
+    const store = this.shared;
+    if (this.#sessions.has(id)) this.use(id, principal);
+    else await this.#readOwned(store, id, principal, Number.MAX_SAFE_INTEGER);
+    const response = JSON.stringify({ result: result === undefined ? null : result });
+    return await store.answer(id, requestId, response).catch((error) => {
+      throw storeError(error);
+    });
   }
 
   /** `session.close`: ends the session (with a shared store, also one that lives on another node). */

@@ -126,12 +126,29 @@ export interface SessionHandle {
    * some work was running (or a node owned it and was told).
    */
   interrupt(): Promise<boolean>;
+  /**
+   * Runs `work` bound to the session rather than to a call: it counts in `running` (so the
+   * orphan policy may defer for it, and with a shared store this node keeps the lease), its
+   * `signal` is aborted by `interrupt()` (an `RpcError` -32800 `{reason: "interrupted"}`) and
+   * when the session ends. For work that goes on after the call that started it has answered.
+   */
+  run<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T>;
+}
+
+/** An open server → client request, as pull-style replay lists it. */
+export interface OpenRequest {
+  /** Its `srq-…` id. */
+  id: string;
+  method: string;
+  params?: unknown;
 }
 
 /** A connection, as a session sees it. */
 export interface SessionViewer extends ViewerInfo {
   /** Queues a serialised frame; false once the viewer is gone. Never blocks. */
   writeText(text: string): boolean;
+  /** Whether it takes server → client requests (its `serverRequests` capability is not false). */
+  readonly takesRequests: boolean;
   /** The sessions this viewer is attached to (kept in step by the session). */
   readonly sessions: Set<Session>;
 }
@@ -359,6 +376,16 @@ export class Session implements SessionHandle {
     for (const viewer of this.#viewers) viewer.writeText(frame);
   }
 
+  /** Writes a server request's frame to every attached viewer that takes requests. */
+  deliverRequest(frame: string): void {
+    for (const viewer of this.#viewers) if (viewer.takesRequests) viewer.writeText(frame);
+  }
+
+  /** The open server requests, oldest first. */
+  openRequestList(): OpenRequest[] {
+    return [...this.#requests.requests()].map(([, frame]) => openRequestOf(frame));
+  }
+
   /**
    * Asks the client a question (`srq-…` id) and resolves with the first reply's result. It
    * rejects with an `RpcError`: the client's error, or -32800 with `data.reason` `timeout`,
@@ -375,7 +402,7 @@ export class Session implements SessionHandle {
     this.#host.observer?.requestOpened(id, method, answer);
     this.lastActive = performance.now();
     if (this.link) this.link.openRequest(id, frame);
-    else this.deliver(frame);
+    else this.deliverRequest(frame);
     return answer;
   }
 
@@ -477,19 +504,36 @@ export class Session implements SessionHandle {
   }
 
   /**
-   * Writes every kept event after `afterSeq` to `viewer`, attaches it, re-sends the open
-   * server requests, and returns the `session.resume` answer. All in one synchronous run, so
-   * no event can fall between the replay and live delivery, nor arrive twice.
+   * Writes every kept event after `afterSeq` to `viewer` (none without it: from now on),
+   * attaches it, re-sends the open server requests, and returns the `session.resume` answer.
+   * All in one synchronous run, so no event can fall between the replay and live delivery,
+   * nor arrive twice.
    */
-  resume(viewer: SessionViewer, afterSeq: number, epoch?: string): ResumeResult {
+  resume(viewer: SessionViewer, afterSeq: number | undefined, epoch?: string): ResumeResult {
     // Seqs of another epoch mean nothing here: replay all that is kept, and tell the reader it missed some.
-    const otherEpoch = epoch !== undefined && epoch !== this.epoch;
-    const read = this.#host.store.read(this.id, otherEpoch ? 0 : afterSeq);
+    const otherEpoch = afterSeq !== undefined && epoch !== undefined && epoch !== this.epoch;
+    const read = afterSeq === undefined
+      ? { frames: [], truncated: false }
+      : this.#host.store.read(this.id, otherEpoch ? 0 : afterSeq);
     for (const frame of read.frames) viewer.writeText(frame);
     this.attach(viewer);
-    for (const [, frame] of this.#requests.requests()) viewer.writeText(frame);
+    if (viewer.takesRequests) { for (const [, frame] of this.#requests.requests()) viewer.writeText(frame); }
     const truncated = read.truncated || otherEpoch;
     return { session_id: this.id, latest_seq: this.#seq, replayed: read.frames.length, truncated, epoch: this.epoch };
+  }
+
+  run<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const task: SessionTask = { abort: (reason) => controller.abort(reason) };
+    this.track(task);
+    this.lastActive = performance.now();
+    let running: Promise<T>;
+    try {
+      running = work(controller.signal);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    return running.finally(() => this.untrack(task));
   }
 
   /** Binds a running handler to this session (see `SessionTask`). */
@@ -501,6 +545,12 @@ export class Session implements SessionHandle {
   untrack(task: SessionTask): void {
     if (this.#tasks.delete(task) && this.#tasks.size === 0) this.#host.idle(this);
   }
+}
+
+/** An open request's id, method and params, from its frame. */
+export function openRequestOf(frame: string): OpenRequest {
+  const { id, method, params } = JSON.parse(frame) as OpenRequest;
+  return params === undefined ? { id, method } : { id, method, params };
 }
 
 function cancelled(id: string, reason: string): RpcError {

@@ -206,24 +206,26 @@ export class SharedLink {
    * arrived meanwhile, attaches it, re-sends the open requests. Events are written in seq
    * order, each once.
    */
-  async resume(viewer: SessionViewer, afterSeq: number, epoch: string | undefined): Promise<ResumeResult> {
+  async resume(viewer: SessionViewer, afterSeq: number | undefined, epoch: string | undefined): Promise<ResumeResult> {
     const buffer: CatchUp = [];
     this.#catchUps.set(viewer, buffer);
     try {
       await this.#ensureLive();
-      const requests = await this.#store.requests(this.#session.id);
-      let after = afterSeq;
+      const requests = viewer.takesRequests ? await this.#store.requests(this.#session.id) : [];
+      // Without `afterSeq`: from now on, so only what comes after the store's last seq.
+      const fromNow = afterSeq === undefined;
+      let after = afterSeq ?? Number.MAX_SAFE_INTEGER;
       let read = await this.#store.read(this.#session.id, after);
       if (!read) throw new RpcError(ErrorCode.SessionNotFound, "Session not found");
       this.#session.epoch = read.epoch;
       // Seqs of another epoch mean nothing now: replay all that is kept, and tell the reader it missed some.
-      const otherEpoch = epoch !== undefined && epoch !== read.epoch;
+      const otherEpoch = !fromNow && epoch !== undefined && epoch !== read.epoch;
       if (otherEpoch && after > 0) {
         after = 0;
         read = await this.#store.read(this.#session.id, after);
         if (!read) throw new RpcError(ErrorCode.SessionNotFound, "Session not found");
       }
-      const truncated = otherEpoch || after + 1 < read.first || after > read.last;
+      const truncated = !fromNow && (otherEpoch || after + 1 < read.first || after > read.last);
       // A reader past the last seq gets nothing more; live events continue after the last.
       after = Math.min(after, read.last);
       let replayed = 0;
@@ -249,7 +251,7 @@ export class SharedLink {
       for (const item of buffer) {
         if (item.seq === 0) {
           const id = requestIdOf(item.frame);
-          if (!sent.has(id)) viewer.writeText(item.frame);
+          if (viewer.takesRequests && !sent.has(id)) viewer.writeText(item.frame);
         } else if (item.seq > after) {
           viewer.writeText(item.frame);
           after = item.seq;
@@ -732,7 +734,7 @@ export class SharedLink {
 
   #writeRequest(frame: string): void {
     this.#host.requestSeen(requestIdOf(frame), this.#session);
-    this.#session.deliver(frame);
+    this.#session.deliverRequest(frame);
     for (const buffer of this.#catchUps.values()) buffer.push({ seq: 0, frame });
   }
 }

@@ -113,6 +113,24 @@ test("tokenAuth: no token or a wrong one gets 401; a bearer token in Authorizati
   await bystander.leave();
 });
 
+test("tokenAuth: a token in the query (?token=) gets 401 unless queryToken opts in; then it connects as its principal, a wrong one still 401", async () => {
+  const withQuery = (url: string, token: string) => `${url}?token=${encodeURIComponent(token)}`;
+  {
+    await using gw = await startGateway({ auth: tokenAuth({ tokens: { [TOKEN]: "alice" } }), methods: { echo } });
+    assert.equal(await RawSocket.status(withQuery(gw.wsUrl, TOKEN)), 401);
+  }
+  await using gw = await startGateway({
+    auth: tokenAuth({ tokens: { [TOKEN]: "alice" }, queryToken: true }),
+    methods: { echo },
+  });
+  assert.equal(await RawSocket.status(withQuery(gw.wsUrl, "wrong")), 401);
+  assert.equal(await RawSocket.status(withQuery(gw.wsUrl, "")), 401);
+  const { client } = await TestClient.ready(withQuery(gw.wsUrl, TOKEN));
+  assert.equal(gw.gateway.connectionsOf("alice"), 1);
+  assert.deepEqual((await client.call("echo", ["by query"])).result, ["by query"]);
+  await client.close();
+});
+
 test("tokenAuth: a token after switchboard.v1 in the subprotocol list connects and the server answers exactly switchboard.v1; without switchboard.v1 first → 400", async () => {
   await using gw = await startGateway({ auth: tokenAuth({ tokens: { [TOKEN]: "alice" } }), methods: { echo } });
   const bystander = await Bystander.join(gw.wsUrl, withToken());

@@ -7,7 +7,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import type { ChatMessage } from "../../src/app/agent.ts";
 import { runtimeCommand } from "./runtime.ts";
 
 /** The app's entry, relative to the repository root. */
@@ -16,7 +15,7 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** A running app: the URL it printed, split into its parts. */
 export interface RunningApp {
-  /** The printed URL, e.g. `http://127.0.0.1:PORT/#token=…`. */
+  /** The printed URL, e.g. `http://127.0.0.1:PORT/#token=…` (with `--protocol hermes`: `ws://127.0.0.1:PORT/api/ws?token=…`). */
   readonly url: string;
   /** `http://127.0.0.1:PORT/` */
   readonly base: string;
@@ -54,7 +53,8 @@ export async function startApp(
     };
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       stdout += chunk;
-      const line = stdout.match(/^(http:\/\/\S+#token=\S+)$/m)?.[1];
+      // The page's URL, or with `--protocol hermes` the one a hermes client dials.
+      const line = stdout.match(/^(http:\/\/\S+#token=\S+|ws:\/\/\S+\?token=\S+)$/m)?.[1];
       if (line) {
         clearTimeout(timer);
         resolve(line);
@@ -65,11 +65,12 @@ export async function startApp(
       (code) => fail(new Error(`the app exited (${code}) before printing its URL; stderr:\n${stderr}`)),
     );
   });
-  const [base, fragment] = url.split("#") as [string, string];
+  const parsed = new URL(url);
+  const base = `${parsed.origin.replace(/^ws/, "http")}/`;
   return {
     url,
     base,
-    token: new URLSearchParams(fragment).get("token")!,
+    token: (parsed.protocol === "ws:" ? parsed.searchParams : new URLSearchParams(parsed.hash.slice(1))).get("token")!,
     wsUrl: `${base.replace(/^http/, "ws")}api/ws`,
     stderr: () => stderr,
     kill: (signal) => {
@@ -138,7 +139,13 @@ async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
 
 /** A request to the fake endpoint: its JSON body as `openAIAgent` sends it, and its headers. */
 export interface FakeRequest {
-  body: { model: string; stream: boolean; messages: ChatMessage[] };
+  body: {
+    model: string;
+    stream: boolean;
+    /** The conversation, then this turn's assistant messages with `tool_calls` and `role: "tool"` results. */
+    messages: Record<string, unknown>[];
+    tools: { type: string; function: { name: string } }[];
+  };
   headers: IncomingMessage["headers"];
 }
 
@@ -188,6 +195,39 @@ export function streamChunks(words: string[]): FakeReply {
       res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: word } }] })}\n\n`);
     }
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
+    res.end("data: [DONE]\n\n");
+  };
+}
+
+/** A tool call for `streamToolCalls`: `args` is the arguments' text, streamed in two pieces. */
+export interface FakeToolCall {
+  id: string;
+  name: string;
+  args: string;
+}
+
+/**
+ * Writes an SSE response that calls tools: `text` first (if any), then the calls as
+ * `delta.tool_calls` chunks by index — each call's id and name, then the first half of each
+ * one's arguments, then the second halves (interleaved, so only the index tells them apart) —
+ * then `finish_reason: "tool_calls"` and `[DONE]`.
+ */
+export function streamToolCalls(calls: FakeToolCall[], text = ""): FakeReply {
+  return (_, res) => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const send = (delta: unknown, finish_reason: string | null = null) =>
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason }] })}\n\n`);
+    if (text) send({ role: "assistant", content: text });
+    calls.forEach(({ id, name }, index) =>
+      send({ tool_calls: [{ index, id, type: "function", function: { name, arguments: "" } }] })
+    );
+    for (const half of [0, 1]) {
+      calls.forEach(({ args }, index) => {
+        const middle = Math.ceil(args.length / 2);
+        send({ tool_calls: [{ index, function: { arguments: half ? args.slice(middle) : args.slice(0, middle) } }] });
+      });
+    }
+    send({}, "tool_calls");
     res.end("data: [DONE]\n\n");
   };
 }

@@ -98,6 +98,45 @@ export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: b
         return { reason: (ctx.signal.reason as { data?: { reason?: string } } | undefined)?.data?.reason ?? null };
       },
     }),
+    // Work bound to the session, not to this call: answers at once; the work runs until interrupted
+    // (at most 10 s) and reports why it stopped as a session event.
+    "demo.background": method({
+      params: SessionParams,
+      handler: async (p, ctx) => {
+        const session = await ctx.sessions.open(p.session_id);
+        void session.run(async (signal) => {
+          await new Promise((resolve) => {
+            const timer = setTimeout(resolve, 10_000);
+            signal.addEventListener("abort", () => resolve(clearTimeout(timer)), { once: true });
+          });
+          session.emit("background.done", {
+            reason: (signal.reason as { data?: { reason?: string } } | undefined)?.data?.reason ?? null,
+          });
+        });
+        return { started: true };
+      },
+    }),
+    // The library's session calls, for an app's own methods.
+    "demo.attach": method({
+      params: v.object({ session_id: v.string(), after_seq: v.optional(v.number()) }),
+      handler: (p, ctx) => ctx.sessions.resume(p.session_id, { afterSeq: p.after_seq }),
+    }),
+    "demo.since": method({
+      params: v.object({ session_id: v.string(), after_seq: v.number(), epoch: v.optional(v.string()) }),
+      handler: (p, ctx) => ctx.sessions.since(p.session_id, p.after_seq, p.epoch),
+    }),
+    "demo.answer": method({
+      params: v.object({ session_id: v.string(), request_id: v.string(), result: v.unknown() }),
+      handler: async (p, ctx) => ({ answered: await ctx.sessions.answer(p.session_id, p.request_id, p.result) }),
+    }),
+    // What a client says it supports, kept per connection.
+    "client.capabilities": method({
+      params: v.object({ server_requests: v.boolean() }),
+      handler: (p, ctx) => {
+        ctx.connection.capabilities.serverRequests = p.server_requests;
+        return { server_requests: ["approval"] };
+      },
+    }),
     // A turn that runs until the test opens its gate.
     "demo.turn": method({
       params: SessionParams,

@@ -270,21 +270,49 @@ test("every command in the README works as written, and CI runs exactly its test
     // The set-up and test commands are what CI runs from a fresh clone; running them from inside
     // the suite would run the suite again. The package's installation is the tarball test above.
     if (/^npm run setup && npm test$|^npm install switchboard\b|^deno add |^bun add /.test(command)) continue;
-    if (/\b(npm start|npx deno task start|npx bun run start)\b/.test(command)) {
-      // The app, on a free port (its documented SWITCHBOARD_PORT), until it prints its URL.
-      const line = command.replace(/^npm install && /, "");
-      const env = { ...process.env, SWITCHBOARD_PORT: "0" };
-      if (line.includes("--stdio")) {
-        const outcome = await run("sh", ["-c", line], { cwd: repo, env, timeoutMs: 60_000 });
-        assert.equal(outcome.code, 0, `${command}: ${outcome.stderr}`);
-        assert.match(outcome.stdout, /"jsonrpc":"2.0"/, command);
-        continue;
-      }
-      const app = await start("sh", ["-c", line], /^http:\/\/127\.0\.0\.1:\d+\/#token=\w+$/m, { cwd: repo, env });
-      await app.stop();
+    if (APP_COMMAND.test(command)) {
+      await tryAppCommand(command);
       continue;
     }
     const script = /^npm run (\S+)/.exec(command)?.[1];
     assert.ok(script && manifest.scripts[script], `a README command the test does not know how to try: ${command}`);
   }
 });
+
+test("every command in docs/ that starts the app works as written; the others need a service and are named here", async () => {
+  const commands = blocks
+    .filter((block) => block.where.startsWith("docs/") && block.language === "sh")
+    .flatMap(commandsOf);
+  // These need a Redis server on the default port, the app already running on 8787, or a fixed port range: the
+  // options they use are tried on free ports by test/app-redis.test.ts, test/app-cluster.test.ts and test/app-metrics.test.ts.
+  const needsService = /--redis redis:\/\/127\.0\.0\.1:6379|^(SWITCHBOARD_PORT=\d+ )?npm run cluster\b|^curl /;
+  const tried: string[] = [];
+  for (const command of commands) {
+    if (needsService.test(command)) continue;
+    assert.match(command, APP_COMMAND, `a docs/ command the test does not know how to try: ${command}`);
+    await tryAppCommand(command);
+    tried.push(command);
+  }
+  assert.ok(tried.some((command) => command.includes("--protocol hermes")), "the hermes mode's commands were tried");
+});
+
+/** How an app command starts the reference app on one of the runtimes. */
+const APP_COMMAND = /\b(npm start|npx deno task start|npx bun run start)\b/;
+
+/**
+ * Runs an app command in this repository on a free port (its documented SWITCHBOARD_PORT) until it prints its URL
+ * (the page's, or a hermes client's); with `--stdio`, until it answers on stdout.
+ */
+async function tryAppCommand(command: string): Promise<void> {
+  const line = command.replace(/^npm install && /, "");
+  const env = { ...process.env, SWITCHBOARD_PORT: "0" };
+  if (line.includes("--stdio")) {
+    const outcome = await run("sh", ["-c", line], { cwd: repo, env, timeoutMs: 60_000 });
+    assert.equal(outcome.code, 0, `${command}: ${outcome.stderr}`);
+    assert.match(outcome.stdout, /"jsonrpc":"2.0"/, command);
+    return;
+  }
+  const url = /^(http:\/\/127\.0\.0\.1:\d+\/#|ws:\/\/127\.0\.0\.1:\d+\/api\/ws\?)token=[\w.~-]+$/m;
+  const app = await start("sh", ["-c", line], url, { cwd: repo, env });
+  await app.stop();
+}

@@ -20,6 +20,8 @@ const STATUS_TEXT = {
   cut: "Cut off: this answer will not finish.",
 };
 const HINT = "Enter sends; Shift+Enter starts a new line.";
+const EMPTY_TEXT = "Ask the agent something. Mention files to see a tool request that needs your approval, " +
+  "or ask it to clarify to get a question with choices.";
 const BUSY_HINT = "The agent is answering: wait for it to finish, or press Stop.";
 
 /** The token from the URL fragment (then kept for reloads and removed from the address bar), or the kept one. */
@@ -64,15 +66,18 @@ const client = connect(location.origin.replace(/^http/, "ws") + "/api/ws", { tic
  * prompt for it is on its way.
  */
 let view = blankView();
-/** Open approval requests: `approvalKey(session, call)` → the function that answers it. */
-const approvals = new Map();
+/**
+ * Open server requests (tool approvals and questions): `askKey(session, tool or clarify id)` →
+ * the function that answers it.
+ */
+const asks = new Map();
 
 function blankView(id = null) {
   return { id, seq: 0, buffer: null, turns: new Map(), sending: false };
 }
 
-// Call ids count per session, so the session is part of the key.
-const approvalKey = (sessionId, callId) => `${sessionId} ${callId}`;
+// Tool and clarify ids count per session, so the session is part of the key.
+const askKey = (sessionId, id) => `${sessionId} ${id}`;
 
 // ---- connection state
 
@@ -138,8 +143,11 @@ for (
   const type of [
     "message.user",
     "message.delta",
-    "tool.request",
-    "tool.result",
+    "status.update",
+    "tool.start",
+    "tool.complete",
+    "clarify.start",
+    "clarify.complete",
     "message.complete",
     "session.closed",
     // With a shared store: the node running a turn died, and another took the session over.
@@ -164,6 +172,8 @@ function apply(event) {
   const turn = view.turns.get(p?.turn_id);
   // A turn whose start was evicted from the replay: the truncated resume redraws from history.
   if (!turn && !["message.user", "session.closed", "session.interrupted"].includes(event.type)) return;
+  // A status line lasts until the turn's next event.
+  if (turn) turn.activity = null;
   switch (event.type) {
     case "message.user":
       addTurn({ turn_id: p.turn_id, prompt: p.text, parts: [], status: "running" });
@@ -176,14 +186,29 @@ function apply(event) {
       } else addPart(turn, { kind: "text", text: p.text });
       break;
     }
-    case "tool.request":
-      addPart(turn, { kind: "tool", call_id: p.call_id, tool: p.tool, input: p.input });
+    case "status.update":
+      turn.activity = p.text;
       drawStatus(turn);
       break;
-    case "tool.result": {
-      const part = turn.parts.find((q) => q.call_id === p.call_id);
-      Object.assign(part, { outcome: p.outcome, output: p.output });
+    case "tool.start":
+      addPart(turn, { kind: "tool", tool_id: p.tool_id, name: p.name, args: p.args });
+      drawStatus(turn);
+      break;
+    case "tool.complete": {
+      const part = turn.parts.find((q) => q.tool_id === p.tool_id);
+      Object.assign(part, { outcome: p.outcome, result: p.result });
       drawTool(part);
+      drawStatus(turn);
+      break;
+    }
+    case "clarify.start":
+      addPart(turn, { kind: "clarify", clarify_id: p.clarify_id, question: p.question, choices: p.choices });
+      drawStatus(turn);
+      break;
+    case "clarify.complete": {
+      const part = turn.parts.find((q) => q.clarify_id === p.clarify_id);
+      part.answer = p.answer;
+      drawClarify(part);
       drawStatus(turn);
       break;
     }
@@ -275,7 +300,7 @@ function clearLog() {
 }
 
 function emptyNote() {
-  const p = el("p", "empty", "Ask the agent something. Mention files to see a tool request that needs your approval.");
+  const p = el("p", "empty", EMPTY_TEXT);
   p.id = "empty";
   return p;
 }
@@ -309,19 +334,44 @@ function addPart(turn, part) {
     p.append(part.node);
     turn.answer.insertBefore(p, turn.statusLine);
   } else {
-    part.element = el("div", "tool");
+    part.element = el("div", part.kind);
     part.element.setAttribute("role", "group");
-    part.element.setAttribute("aria-label", `Tool request: ${part.tool}`);
+    part.element.setAttribute(
+      "aria-label",
+      part.kind === "tool" ? `Tool request: ${part.name}` : `Question: ${part.question}`,
+    );
     turn.answer.insertBefore(part.element, turn.statusLine);
-    drawTool(part);
+    drawPart(part);
   }
 }
 
-function drawToolById(callId) {
+function drawPart(part) {
+  if (part.kind === "tool") drawTool(part);
+  else drawClarify(part);
+}
+
+/** Redraws the tool or question `id` of the conversation on screen (its buttons came or went). */
+function drawPartById(id) {
   for (const turn of view.turns.values()) {
-    const part = turn.parts.find((q) => q.call_id === callId);
-    if (part) return drawTool(part);
+    const part = turn.parts.find((q) => q.tool_id === id || q.clarify_id === id);
+    if (part) return drawPart(part);
   }
+}
+
+/** A button that answers the open request `key` with `reply`, then shows `pending` in `box` after `ask`. */
+function answerButton(label, className, key, reply, box, ask, pending) {
+  const button = el("button", className, label);
+  button.type = "button";
+  button.addEventListener("click", () => settle(key, reply, box, ask, pending));
+  return button;
+}
+
+function settle(key, reply, box, ask, pending) {
+  const answer = asks.get(key);
+  asks.delete(key);
+  answer?.(reply);
+  box.replaceChildren(ask, el("p", "outcome", pending));
+  $("prompt").focus(); // the buttons are gone: keep keyboard users somewhere useful
 }
 
 /** A tool part: what the agent asks, then buttons (while this page may answer) or the outcome. */
@@ -330,36 +380,68 @@ function drawTool(part) {
   const ask = el("p", "ask");
   ask.append(
     "The agent wants to run ",
-    el("code", "", part.tool),
+    el("code", "", part.name),
     " with ",
-    el("code", "", JSON.stringify(part.input)),
+    el("code", "", JSON.stringify(part.args)),
     ".",
   );
   box.replaceChildren(ask);
   if (part.outcome) {
     box.dataset.outcome = part.outcome;
     box.append(el("p", "outcome", { allowed: "Allowed.", denied: "Denied.", cancelled: "Cancelled." }[part.outcome]));
-    if (part.output !== undefined) box.append(el("pre", "output", part.output));
+    if (part.result !== undefined) box.append(el("pre", "output", part.result));
     return;
   }
-  const key = approvalKey(view.id, part.call_id);
-  const answer = approvals.get(key);
-  if (!answer) {
+  const key = askKey(view.id, part.tool_id);
+  if (!asks.has(key)) {
     box.append(el("p", "outcome", "Waiting for approval…"));
     return;
   }
   const choices = el("div", "choices");
-  for (const [decision, label] of [["allow", "Allow"], ["deny", "Deny"]]) {
-    const button = el("button", decision, label);
-    button.type = "button";
-    button.addEventListener("click", () => {
-      approvals.delete(key);
-      answer({ decision });
-      box.replaceChildren(ask, el("p", "outcome", decision === "allow" ? "Allowing…" : "Denying…"));
-      $("prompt").focus(); // the button is gone: keep keyboard users somewhere useful
-    });
-    choices.append(button);
+  choices.append(
+    answerButton("Allow", "allow", key, { decision: "allow" }, box, ask, "Allowing…"),
+    answerButton("Deny", "deny", key, { decision: "deny" }, box, ask, "Denying…"),
+  );
+  box.append(choices);
+}
+
+/**
+ * A question part: the agent's question, then a button per choice (or a text field when it
+ * offers none) and Decline, while this page may answer; else the answer.
+ */
+function drawClarify(part) {
+  const box = part.element;
+  const ask = el("p", "ask", part.question);
+  box.replaceChildren(ask);
+  if (part.answer !== undefined) {
+    box.dataset.answered = part.answer === null ? "no" : "yes";
+    box.append(el("p", "outcome", part.answer === null ? "Not answered." : `Answered: ${part.answer}`));
+    return;
   }
+  const key = askKey(view.id, part.clarify_id);
+  if (!asks.has(key)) {
+    box.append(el("p", "outcome", "Waiting for an answer…"));
+    return;
+  }
+  const choices = el("div", "choices");
+  for (const choice of part.choices) {
+    choices.append(answerButton(choice, "choice", key, { answer: choice }, box, ask, `Answering “${choice}”…`));
+  }
+  if (part.choices.length === 0) {
+    const form = el("form", "free-answer");
+    const input = el("input");
+    input.required = true;
+    input.setAttribute("aria-label", "Your answer");
+    const send = el("button", "choice", "Answer");
+    send.type = "submit";
+    form.append(input, send);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      settle(key, { answer: input.value }, box, ask, `Answering “${input.value}”…`);
+    });
+    choices.append(form);
+  }
+  choices.append(answerButton("Decline", "deny", key, { answer: null }, box, ask, "Declining…"));
   box.append(choices);
 }
 
@@ -368,8 +450,13 @@ function drawStatus(turn) {
   const running = turn.status === "running";
   turn.statusLine.classList.toggle("working", running);
   if (running) {
-    const asking = turn.parts.some((part) => part.kind === "tool" && !part.outcome);
-    turn.statusLine.textContent = asking ? "Waiting for your approval…" : "Working…";
+    const approving = turn.parts.some((part) => part.kind === "tool" && !part.outcome);
+    const asked = turn.parts.some((part) => part.kind === "clarify" && part.answer === undefined);
+    turn.statusLine.textContent = approving
+      ? "Waiting for your approval…"
+      : asked
+      ? "Waiting for your answer…"
+      : turn.activity ?? "Working…";
   } else turn.statusLine.textContent = turn.status in STATUS_TEXT ? STATUS_TEXT[turn.status] + (turn.error ?? "") : "";
 }
 
@@ -387,10 +474,14 @@ function cutRunningTurns() {
   for (const turn of view.turns.values()) {
     if (turn.status !== "running") continue;
     for (const part of turn.parts) {
-      if (part.kind !== "tool" || part.outcome) continue;
-      approvals.delete(approvalKey(view.id, part.call_id));
-      part.outcome = "cancelled";
-      drawTool(part);
+      if (part.kind === "tool" && !part.outcome) {
+        asks.delete(askKey(view.id, part.tool_id));
+        part.outcome = "cancelled";
+      } else if (part.kind === "clarify" && part.answer === undefined) {
+        asks.delete(askKey(view.id, part.clarify_id));
+        part.answer = null;
+      } else continue;
+      drawPart(part);
     }
     finishTurn(turn, "cut");
   }
@@ -500,26 +591,31 @@ document.body.addEventListener("click", (event) => {
   if (event.target === document.body) closeDrawer();
 });
 
-// ---- approvals (server → client requests)
+// ---- approvals and questions (server → client requests)
 
-client.handle("approval", (params, { signal }) =>
-  new Promise((resolve, reject) => {
-    const key = approvalKey(params.session_id, params.call_id);
-    const redraw = () => params.session_id === view.id && drawToolById(params.call_id);
-    approvals.set(key, resolve);
+client.handle("approval", (params, options) => ask(params.session_id, params.tool_id, options));
+client.handle("clarify", (params, options) => ask(params.session_id, params.clarify_id, options));
+
+/** Shows the buttons of the tool or question `id`, and resolves with what the user picks. */
+function ask(sessionId, id, { signal }) {
+  return new Promise((resolve, reject) => {
+    const key = askKey(sessionId, id);
+    const redraw = () => sessionId === view.id && drawPartById(id);
+    asks.set(key, resolve);
     // Cancelled (the turn was interrupted, or the session ended): the buttons go, and the
     // handler settles so that nothing is left waiting on it.
     signal.addEventListener(
       "abort",
       () => {
-        approvals.delete(key);
+        asks.delete(key);
         redraw();
         reject(signal.reason);
       },
       { once: true },
     );
     redraw();
-  }));
+  });
+}
 
 // ---- the composer
 
@@ -546,7 +642,7 @@ async function submit() {
         return notice(`Could not start a conversation: ${error.message}`);
       }
     }
-    // No deadline: the call lasts as long as the answer, approvals included.
+    // No deadline: the call lasts as long as the answer, approvals and questions included.
     await client.call("prompt.submit", { session_id: target.id, text }, { timeoutMs: Infinity });
   } catch (error) {
     // A drop mid-answer loses only the call's reply; the answer itself arrives as events.
