@@ -271,7 +271,7 @@ test("an interrupt while a question is open withdraws it: request.cancel, the to
   assert.deepEqual(await client.call("session.interrupt", { session_id: id }), { status: "interrupted" });
   assert.equal((await completed(client, id)).payload.status, "interrupted");
   const [cancel] = eventsOf(client, id, "request.cancel");
-  assert.deepEqual(cancel?.payload, { id: client.serverRequests[0]!.id, reason: "cancelled" });
+  assert.deepEqual(cancel?.payload, { id: client.serverRequests[0]!.id, reason: "interrupted" });
   assert.deepEqual(eventsOf(client, id, "tool.complete").map((e) => e.payload.outcome), ["cancelled"]);
   assert.deepEqual((await client.call("approval.pending", { session_id: id })).approvals, []);
 });

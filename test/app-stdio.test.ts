@@ -192,7 +192,7 @@ test("--stdio, demo agent: deltas then complete; allow and deny lead to differen
     await client.call("session.interrupt", { session_id });
     assert.deepEqual(await waiting, { turn_id: "t5", status: "interrupted" });
     assert.equal(app.of("t5", "tool.complete")[0]!.payload.outcome, "cancelled");
-    assert.ok(app.events.some((e) => e.type === "request.cancel" && e.payload.reason === "cancelled"));
+    assert.ok(app.events.some((e) => e.type === "request.cancel" && e.payload.reason === "interrupted"));
 
     // A question: the answer picks what follows.
     const asking = demoScript("please clarify");

@@ -360,11 +360,22 @@ test("createGateway refuses method names that shadow the built-ins", () => {
   assert.throws(() => createGateway({ methods: { "gateway.ping": () => 1 } }), /reserved/);
   assert.throws(() => createGateway({ methods: { "session.resume": () => 1 } }), /reserved/);
   // A renamed built-in may not take a name in use.
-  assert.throws(() => createGateway({ builtins: { "session.close": "rpc.close" }, methods: {} }), /cannot be renamed/);
+  assert.throws(() => createGateway({ builtins: { "session.close": "rpc.close" }, methods: {} }), /the name is taken/);
   assert.throws(
     () => createGateway({ builtins: { "session.close": "session.resume" }, methods: {} }),
-    /cannot be renamed/,
+    /the name is taken/,
   );
+  // Onto a built-in that comes later in the table, too.
+  assert.throws(
+    () => createGateway({ builtins: { "gateway.ping": "session.close" }, methods: {} }),
+    /the name is taken/,
+  );
+  assert.throws(
+    () => createGateway({ builtins: { "rpc.discover": false } as Record<string, false>, methods: {} }),
+    /not a built-in that can be renamed/,
+  );
+  // Two built-ins may swap names.
+  createGateway({ builtins: { "gateway.ping": "session.close", "session.close": "gateway.ping" }, methods: {} });
 });
 
 test("built-ins renamed or dropped free their names for the app's methods; error codes renumbered on the wire; ready sees the protocol's fields", async () => {

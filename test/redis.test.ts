@@ -115,6 +115,28 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     await redis.stop();
   });
 
+  test("a viewer on B attached again and again (ctx.sessions.resume from now) while A streams gets every event once", async () => {
+    const [a, b] = nodes as [GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const { client: onB } = await open(b);
+    const sessionId = await createSession(onA);
+    await onB.call("demo.attach", { session_id: sessionId });
+    const total = 600;
+    const streamed = onA.call("demo.slow", { session_id: sessionId, count: total / 5, every_ms: 2, per: 5 });
+    let done = false;
+    void streamed.then(() => (done = true));
+    for (let i = 0; i < 200 && !done; i++) {
+      assert.equal((await onB.call("demo.attach", { session_id: sessionId })).result?.replayed, 0);
+    }
+    await streamed;
+    const seen = await eventsUntil(onB, sessionId, (got) => got.length >= total);
+    // Frames on one connection come in order: once this answers, a doubled event would be in the inbox.
+    await onB.call("gateway.ping");
+    seen.push(...onB.takeAll((frame) => frame.params?.session_id === sessionId).map((frame) => frame.params));
+    assert.equal(seen.length, total);
+    assertContiguous(seen.map((event) => event.seq));
+  });
+
   test("a client hopping A → B → C mid-stream gets every event once, in order, in one epoch", async () => {
     const [a, b, c] = nodes as [GatewayNode, GatewayNode, GatewayNode];
     let { client, ready } = await open(a);

@@ -330,6 +330,27 @@ export function sessionCases(options: SessionCasesOptions = {}): void {
     await Promise.all([client.close(), now.close(), from1.close()]);
   });
 
+  test("attaching a connection already attached (ctx.sessions.resume) while events stream writes none of them twice; a pull-style read of more events than a store page holds gets them all", async () => {
+    await using gw = await sessionGateway({ replay: { maxEvents: 2_000 } });
+    const { client } = await TestClient.ready(gw.wsUrl);
+    const id = await create(client);
+    const total = 1_200;
+    // One event per macrotask: with a shared store, many appends (more than a page of stream entries).
+    const streamed = client.call("demo.emit", { session_id: id, count: total, chunk: 1 });
+    let done = false;
+    void streamed.then(() => (done = true));
+    for (let i = 0; i < 400 && !done; i++) await client.call("demo.attach", { session_id: id });
+    await streamed;
+    await client.call("gateway.ping");
+    const seqs = takeEvents(client, "message.delta").map((e) => e.seq);
+    assert.equal(seqs.length, total, "each event once");
+    assert.ok(seqs.every((seq, i) => seq === i + 1), "in order");
+    const since = await client.call("demo.since", { session_id: id, after_seq: 0 });
+    assert.deepEqual([since.result.count, since.result.latest_seq, since.result.truncated], [total, total, false]);
+    assert.equal(since.result.events.at(-1).seq, total);
+    await client.close();
+  });
+
   test("a connection whose serverRequests capability is false gets no server request; one that turns it on gets it when it attaches; ctx.sessions.answer settles it once and a later reply is dropped", async () => {
     await using gw = await sessionGateway({}, { capabilities: { serverRequests: false } });
     const { client: asker } = await TestClient.ready(gw.wsUrl);
@@ -368,15 +389,17 @@ export function sessionCases(options: SessionCasesOptions = {}): void {
     await Promise.all([asker.close(), capable.close()]);
   });
 
-  test("session.run: work bound to the session outlives the call that started it, counts as running, and an interrupt aborts it (reason interrupted)", async () => {
+  test("session.run: work bound to the session outlives the call that started it, counts as running, and an interrupt aborts it and withdraws its request (reason interrupted)", async () => {
     await using gw = await sessionGateway();
     const { client } = await TestClient.ready(gw.wsUrl);
     const id = await create(client);
     assert.deepEqual((await client.call("demo.background", { session_id: id })).result, { started: true });
-    // The call has answered; the work goes on.
-    await until(() => gw.gateway.sessions.get(id)?.running === 1);
-    assert.ok(await client.silentFor(50), "the work has not ended");
+    // The call has answered; the work goes on, waiting for its answer.
+    const asked = await client.take((frame) => frame.method === "approval");
+    assert.equal(gw.gateway.sessions.get(id)?.running, 1);
     assert.deepEqual((await client.call("session.interrupt", { session_id: id })).result, { interrupted: true });
+    const cancel = await client.take(isEvent("request.cancel"));
+    assert.deepEqual(cancel.params.payload, { id: asked.id, reason: "interrupted" });
     const done = await client.take(isEvent("background.done"));
     assert.deepEqual(done.params.payload, { reason: "interrupted" });
     await until(() => gw.gateway.sessions.get(id)?.running === 0);

@@ -35,20 +35,16 @@ function commandOf(name: string, args: Record<string, unknown>): string {
  * string | null}}`.
  */
 export function hermesAsker(): Asker {
-  /** The tools allowed for the rest of their session, by session id. */
-  const allowed = new Map<string, Set<string>>();
+  /** The tools allowed for the rest of their session: weakly held, gone with the session. */
+  const allowed = new WeakMap<SessionHandle, Set<string>>();
   const allowedIn = (session: SessionHandle): Set<string> => {
-    let tools = allowed.get(session.id);
-    if (!tools) {
-      tools = new Set();
-      allowed.set(session.id, tools);
-      session.signal.addEventListener("abort", () => allowed.delete(session.id), { once: true });
-    }
+    let tools = allowed.get(session);
+    if (!tools) allowed.set(session, tools = new Set());
     return tools;
   };
   return {
     async approve(session, question: ApprovalQuestion, signal) {
-      if (allowed.get(session.id)?.has(question.name)) return true;
+      if (allowed.get(session)?.has(question.name)) return true;
       const payload = {
         request_id: requestId(),
         command: commandOf(question.name, question.args),

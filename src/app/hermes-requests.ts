@@ -29,20 +29,29 @@ function requestIdOf(request: OpenRequest): unknown {
 
 /**
  * The first open request that matches, in session `sessionId`, or else in any of the caller's
- * sessions (newest first): with `clarify.respond` and `request.answer` hermes' clients may name
- * no session.
+ * sessions (those on this node first, then the others, newest first): with `clarify.respond`
+ * and `request.answer` hermes' clients may name no session. A session that ends meanwhile is
+ * passed over.
  */
 async function findOpen(
   ctx: HandlerContext,
   sessionId: string | undefined,
   match: (request: OpenRequest) => boolean,
 ): Promise<{ sessionId: string; request: OpenRequest } | undefined> {
-  const ids = sessionId !== undefined ? [sessionId] : (await ctx.sessions.all()).map((s) => s.id).reverse();
-  for (const id of ids) {
-    const request = (await openRequestsOf(ctx, id)).find(match);
-    if (request) return { sessionId: id, request };
+  if (sessionId !== undefined) {
+    const request = (await openRequestsOf(ctx, sessionId)).find(match);
+    return request && { sessionId, request };
   }
-  return undefined;
+  const search = async (ids: string[]) => {
+    for (const id of ids) {
+      const request = (await openRequestsOf(ctx, id).catch(() => [])).find(match);
+      if (request) return { sessionId: id, request };
+    }
+    return undefined;
+  };
+  const here = ctx.sessions.list().map((s) => s.id).reverse();
+  return await search(here) ??
+    await search((await ctx.sessions.all()).map((s) => s.id).reverse().filter((id) => !here.includes(id)));
 }
 
 function noPending(what: string, id: string): RpcError {

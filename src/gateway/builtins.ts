@@ -88,3 +88,11 @@ export function resumeSession(
 
 /** The built-ins an app may rename or drop (`createGateway({ builtins })`); `rpc.*` stay as they are. */
 export type BuiltinName = "gateway.ping" | "session.resume" | "session.events.since" | "session.close";
+
+/** The names of `BuiltinName`, for checking the `builtins` option at run time. */
+export const RENAMEABLE_BUILTINS: ReadonlySet<string> = new Set<BuiltinName>([
+  "gateway.ping",
+  "session.resume",
+  "session.events.since",
+  "session.close",
+]);

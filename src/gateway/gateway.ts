@@ -10,7 +10,7 @@ import { MemoryStore } from "../sessions/store.ts";
 import { PROTOCOL } from "../jsonrpc/protocol.ts";
 import { ConnectionRegistry } from "./connections.ts";
 import { atMost, Count } from "./waits.ts";
-import { builtinMethods, type BuiltinName } from "./builtins.ts";
+import { builtinMethods, type BuiltinName, RENAMEABLE_BUILTINS } from "./builtins.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionHandle } from "./context.ts";
 import { openRpcDocument } from "./discover.ts";
@@ -338,11 +338,15 @@ function methodTable(name: string, options: GatewayOptions<MethodTable>): Map<st
   const methods = new Map<string, MethodEntry>();
   const discover = once(() => openRpcDocument(name, options.version ?? "0.0.0", methods.values()));
   const renames: Partial<Record<string, string | false>> = options.builtins ?? {};
+  for (const key of Object.keys(renames)) {
+    if (!RENAMEABLE_BUILTINS.has(key)) throw new Error(`"${key}" is not a built-in that can be renamed or dropped`);
+  }
   for (const entry of builtinMethods(discover)) {
     const name = renames[entry.name] ?? entry.name;
     if (name === false) continue;
-    if (name !== entry.name && (RESERVED.test(name) || methods.has(name))) {
-      throw new Error(`built-in ${entry.name} cannot be renamed to "${name}": the name is taken`);
+    // Whichever of two built-ins comes second finds the name taken.
+    if (methods.has(name) || (name !== entry.name && RESERVED.test(name))) {
+      throw new Error(`built-in ${entry.name} cannot be named "${name}": the name is taken`);
     }
     methods.set(name, { ...entry, name });
   }

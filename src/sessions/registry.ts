@@ -416,11 +416,17 @@ export class SessionRegistry implements GatewaySessions {
     const otherEpoch = epoch !== undefined && epoch !== read.epoch;
     if (otherEpoch && afterSeq > 0) read = await this.#readOwned(store, id, principal, 0);
     const after = otherEpoch ? 0 : afterSeq;
+    const truncated = otherEpoch || after + 1 < read.first || after > read.last;
+    // The store answers a page at a time: read on to the last seq of the first read.
+    const frames = [...read.frames];
+    const last = read.last;
+    await this.#foldStored(store, id, Math.max(after, read.first - 1) + read.frames.length, last, (_, frame) => {
+      frames.push(frame);
+    });
     const requests = await store.requests(id).catch((error) => {
       throw storeError(error);
     });
-    const truncated = otherEpoch || after + 1 < read.first || after > read.last;
-    return sinceResult(read.frames, read.last, truncated, read.epoch, requests.map(openRequestOf));
+    return sinceResult(frames, last, truncated, read.epoch, requests.map(openRequestOf));
   }
 
   /**

@@ -229,8 +229,8 @@ export class Session implements SessionHandle {
   #seq = 0;
   #viewers = new Set<SessionViewer>();
   /** Open server → client requests by id, each with its frame (re-sent to viewers that attach). */
-  #requests = new PendingRequests<string, string>((id, _frame, why) => {
-    const reason = why === "timeout" ? "timeout" : "cancelled";
+  #requests = new PendingRequests<string, string>((id, _frame, why, cause) => {
+    const reason = why === "timeout" ? "timeout" : isInterrupt(cause) ? "interrupted" : "cancelled";
     this.#host.requestSettled(id);
     this.emit("request.cancel", { id, reason });
     this.link?.settleRequest(id);
@@ -477,7 +477,7 @@ export class Session implements SessionHandle {
 
   /** Aborts the handlers bound to this session on this node; true if there were some. */
   interruptHere(): boolean {
-    const error = new RpcError(ErrorCode.RequestCancelled, "Interrupted", { reason: "interrupted" });
+    const error = new RpcError(ErrorCode.RequestCancelled, "Interrupted", INTERRUPTED);
     for (const task of this.#tasks) task.abort(error);
     return this.#tasks.size > 0;
   }
@@ -545,6 +545,13 @@ export class Session implements SessionHandle {
   untrack(task: SessionTask): void {
     if (this.#tasks.delete(task) && this.#tasks.size === 0) this.#host.idle(this);
   }
+}
+
+const INTERRUPTED = { reason: "interrupted" } as const;
+
+/** Whether an abort's reason is an interrupt's (`interruptHere`). */
+function isInterrupt(cause: unknown): boolean {
+  return cause instanceof RpcError && cause.data === INTERRUPTED;
 }
 
 /** An open request's id, method and params, from its frame. */

@@ -208,7 +208,8 @@ export class SharedLink {
    */
   async resume(viewer: SessionViewer, afterSeq: number | undefined, epoch: string | undefined): Promise<ResumeResult> {
     const buffer: CatchUp = [];
-    this.#catchUps.set(viewer, buffer);
+    // A viewer attached already gets what arrives meanwhile live: buffering it too would write it twice.
+    if (!this.#session.hasViewer(viewer)) this.#catchUps.set(viewer, buffer);
     try {
       await this.#ensureLive();
       const requests = viewer.takesRequests ? await this.#store.requests(this.#session.id) : [];

@@ -98,18 +98,17 @@ export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: b
         return { reason: (ctx.signal.reason as { data?: { reason?: string } } | undefined)?.data?.reason ?? null };
       },
     }),
-    // Work bound to the session, not to this call: answers at once; the work runs until interrupted
-    // (at most 10 s) and reports why it stopped as a session event.
+    // Work bound to the session, not to this call: answers at once; the work asks the client and
+    // waits (at most 10 s) until answered or interrupted, and reports how it ended as a session event.
     "demo.background": method({
       params: SessionParams,
       handler: async (p, ctx) => {
         const session = await ctx.sessions.open(p.session_id);
         void session.run(async (signal) => {
-          await new Promise((resolve) => {
-            const timer = setTimeout(resolve, 10_000);
-            signal.addEventListener("abort", () => resolve(clearTimeout(timer)), { once: true });
-          });
+          const answer = await session.request("approval", { command: "wait" }, { signal, timeoutMs: 10_000 })
+            .catch(() => undefined);
           session.emit("background.done", {
+            answer,
             reason: (signal.reason as { data?: { reason?: string } } | undefined)?.data?.reason ?? null,
           });
         });
