@@ -139,7 +139,9 @@ export interface SessionHandle {
 export interface OpenRequest {
   /** Its `srq-…` id. */
   id: string;
+  /** The method the server asks the client to run. */
   method: string;
+  /** Its params, if it has any. */
   params?: unknown;
 }
 

@@ -689,12 +689,15 @@ export class SharedLink {
     this.#queued ??= [];
     const run = async () => {
       for (;;) {
-        const read: SharedRead | undefined = await this.#store.read(this.#session.id, this.#delivered);
+        // The frames read start after `after`; `#delivered` may move on meanwhile (an append's answer,
+        // pub/sub), and `#deliver` then skips those it wrote already.
+        const after = this.#delivered;
+        const read: SharedRead | undefined = await this.#store.read(this.#session.id, after);
         if (!read) {
           this.#storeLost();
           return;
         }
-        if (read.first > this.#delivered + 1) {
+        if (read.first > after + 1 && read.first > this.#delivered + 1) {
           // Evicted before this node read them: the viewers here resume to learn it (`truncated`).
           this.#host.logError("events evicted before this node read them", {
             session: this.#session.id,
@@ -704,7 +707,7 @@ export class SharedLink {
           this.#delivered = read.first - 1;
         }
         this.#session.epoch = read.epoch;
-        const start = Math.max(this.#delivered + 1, read.first);
+        const start = Math.max(after + 1, read.first);
         read.frames.forEach((frame, i) => this.#deliver(start + i, frame));
         if (read.frames.length === 0 || this.#delivered >= read.last) return;
       }
