@@ -23,7 +23,10 @@ export function gatewayRoute(gateway: GatewayCore, idleTimeout: number): Handler
     const addr = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
     const peer = `${addr.hostname}:${addr.port}`;
     const protocol = answeredProtocol(offeredProtocols(c));
-    const { response, socket } = Deno.upgradeWebSocket(c.req.raw, { protocol, idleTimeout });
+    // Not Deno's `protocol` option: it looks for the protocol in the offer split at ", " only, and
+    // throws (a 500) for one separated by a bare comma, as the `ws` package sends it.
+    const { response, socket } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout });
+    if (protocol) response.headers.set("sec-websocket-protocol", protocol);
     new DenoSocket(socket, (opened) => gateway.accept(principal, opened, peer));
     return response;
   };
