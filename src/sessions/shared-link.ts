@@ -605,8 +605,10 @@ export class SharedLink {
    */
   async #takeOver(fence: number, last: number, lapsed: boolean, requests: string[]): Promise<void> {
     if (this.#delivered < last) await this.#fill();
+    // From the fence on, nothing awaits until what waits is renumbered and sent: an emit meanwhile
+    // would flush the old numbers, and that append's answer would then take renumbered events off
+    // the queue without writing them here.
     this.#fence = fence;
-    await this.#setSubscribed(false);
     const waiting = this.#pending;
     this.#pending = [];
     this.#sent = 0;
@@ -635,6 +637,8 @@ export class SharedLink {
       this.#pending.push({ seq, frame: prefix + seq + rest });
     }
     this.#flush();
+    // Owning, it no longer listens: its own appends are written here as they are stored.
+    await this.#setSubscribed(false);
   }
 
   // ---- viewing: the channel ----
