@@ -15,7 +15,7 @@ import { MAX_TOOL_ROUNDS, openAIAgent } from "../src/app/openai.ts";
 import { TOOLS } from "../src/app/openai-tools.ts";
 import { readSse, SseError, type SseEvent } from "../src/app/sse.ts";
 import { fakeOpenAI, type FakeReply, streamChunks, streamToolCalls } from "./helpers/app.ts";
-import { serveOn, until, webSocketClass } from "./helpers/runtime.ts";
+import { serveOn, until, webSocketClass, within } from "./helpers/runtime.ts";
 
 const encoder = new TextEncoder();
 
@@ -111,11 +111,12 @@ test("openAIAgent: an interrupt aborts the request to the endpoint", async () =>
     const reply = openAIAgent({ baseUrl: fake.baseUrl, model: "m" }).reply(turn);
     await until(() => turn.said.length === 1, 5_000, "the first delta");
     controller.abort(new Error("interrupted"));
-    await assert.rejects(reply, (error) => !(error instanceof AgentError));
+    // Bounded: a reply that never ends fails the test instead of stalling the run.
+    await within(assert.rejects(reply, (error) => !(error instanceof AgentError)), 10_000, "the interrupted reply");
     await until(() => fake.aborted === 1, 5_000, "the endpoint to see the request aborted");
     assert.equal(fake.requests[0]!.headers.authorization, undefined, "no key, no header");
   } finally {
-    await fake.close();
+    await within(fake.close(), 10_000, "the fake endpoint's close");
   }
 });
 
