@@ -3,7 +3,7 @@
  * folded state is the conversation (`conversationState`), kept a while for a viewer's return,
  * on as long as a turn runs, and a bounded number of them per principal.
  */
-import type { GatewayOptions, HandlerContext, Logger, MethodTable, SessionOptions } from "../mod.ts";
+import type { GatewayOptions, HandlerContext, Logger, MethodTable, SessionOptions, SessionSummary } from "../mod.ts";
 import type { Agent } from "./agent.ts";
 import { conversationState } from "./transcript.ts";
 
@@ -46,6 +46,12 @@ export function conversationSessions({ graceMs = GRACE_MS, store }: AgentGateway
 /** Whether the conversations live in a shared store: the folded state then follows the store, a moment after each emit. */
 export function stateLags({ store }: AgentGatewayOptions): boolean {
   return store !== undefined && "shared" in store;
+}
+
+/** The caller's conversations as `ctx.sessions.all()` lists them (oldest first), newest first: what both lists answer. */
+export function newestFirst(sessions: SessionSummary[]): SessionSummary[] {
+  // Reversed first: the stable sort then keeps the newer of two created in the same millisecond first.
+  return sessions.reverse().sort((a, b) => b.createdAt - a.createdAt);
 }
 
 /** Ends the caller's oldest conversations, wherever they live, so that one more stays within `MAX_SESSIONS_PER_PRINCIPAL`. */

@@ -6,7 +6,7 @@
 import * as v from "valibot";
 import { createGateway, method } from "../mod.ts";
 import { defaultAsker } from "./asker.ts";
-import { type AgentGatewayOptions, conversationSessions, makeRoom, stateLags } from "./conversations.ts";
+import { type AgentGatewayOptions, conversationSessions, makeRoom, newestFirst, stateLags } from "./conversations.ts";
 import { conversationOf, runningTurns, runTurn, snapshot, titleOf, type TurnOutcome } from "./transcript.ts";
 
 const SessionParams = v.object({ session_id: v.string() });
@@ -78,7 +78,7 @@ export function createAgentGateway(options: AgentGatewayOptions) {
       "session.list": method({
         params: v.optional(v.object({}), {}),
         handler: async (_, ctx) => ({
-          sessions: (await ctx.sessions.all())
+          sessions: newestFirst(await ctx.sessions.all())
             .map((summary) => {
               const conversation = conversationOf(summary.state);
               return {
@@ -89,10 +89,7 @@ export function createAgentGateway(options: AgentGatewayOptions) {
                 turns: conversation.turns.length,
                 running: runningTurns(conversation),
               };
-            })
-            // Newest first; the stable sort keeps the newer of two created in the same millisecond first.
-            .reverse()
-            .sort((a, b) => b.created_at - a.created_at),
+            }),
         }),
       }),
     },

@@ -7,10 +7,10 @@
 import * as v from "valibot";
 import { type HandlerContext, method, type SessionHandle } from "../mod.ts";
 import type { Agent } from "./agent.ts";
-import { makeRoom } from "./conversations.ts";
 import { openRequestsOf } from "./hermes-requests.ts";
 import type { HermesTurns } from "./hermes-turns.ts";
-import { type Conversation, conversationOf, replyText, runningTurns, titleOf, type TurnRecord } from "./transcript.ts";
+import { makeRoom, newestFirst } from "./conversations.ts";
+import { answerOf, type Conversation, conversationOf, runningTurns, titleOf } from "./transcript.ts";
 
 /** A transcript row as hermes' clients render them. */
 export interface HermesMessage {
@@ -21,11 +21,6 @@ export interface HermesMessage {
 const SessionId = v.pipe(v.string(), v.maxLength(128));
 // Hermes' clients send more (cols, profile, lazy…): what the app has no use for is ignored.
 const SessionParams = v.looseObject({ session_id: SessionId });
-
-/** The text of a turn's answer, as its `message.complete.text` said (or says so far). */
-function answerOf(turn: TurnRecord): string {
-  return replyText(turn.parts.flatMap((part) => (part.kind === "text" ? [part.text] : [])));
-}
 
 /** The conversation as rows: each finished turn's prompt and answer, and a running turn's prompt. */
 function messagesOf(conversation: Conversation): HermesMessage[] {
@@ -96,7 +91,7 @@ export function hermesSessionMethods(agent: Agent, turns: HermesTurns) {
     "session.list": method({
       params: v.optional(v.looseObject({ limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))) }), {}),
       handler: async (p, ctx) => {
-        const sessions = (await ctx.sessions.all())
+        const sessions = newestFirst(await ctx.sessions.all())
           .map((summary) => {
             const conversation = conversationOf(summary.state);
             return {
@@ -108,10 +103,7 @@ export function hermesSessionMethods(agent: Agent, turns: HermesTurns) {
               message_count: messagesOf(conversation).length,
               source: "switchboard",
             };
-          })
-          // Newest first; the stable sort keeps the newer of two created in the same millisecond first.
-          .reverse()
-          .sort((a, b) => b.started_at - a.started_at);
+          });
         return { sessions: sessions.slice(0, p.limit) };
       },
     }),

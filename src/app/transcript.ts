@@ -196,12 +196,17 @@ export function replyText(texts: readonly string[]): string {
   return texts.map((text) => text.trim()).filter(Boolean).join("\n\n");
 }
 
+/** The text of a turn's answer, as its `message.complete.text` says (or, while it runs, would so far). */
+export function answerOf(turn: TurnRecord): string {
+  return replyText(turn.parts.flatMap((part) => (part.kind === "text" ? [part.text] : [])));
+}
+
 /** The finished turns as chat messages, for a model. */
 export function messages(conversation: Conversation): ChatMessage[] {
   return conversation.turns
     .filter((turn) => turn.status !== "running")
     .flatMap((turn) => {
-      const answer = replyText(turn.parts.flatMap((part) => (part.kind === "text" ? [part.text] : [])));
+      const answer = answerOf(turn);
       return answer
         ? [{ role: "user" as const, content: turn.prompt }, { role: "assistant" as const, content: answer }]
         : [];
