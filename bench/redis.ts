@@ -1,5 +1,5 @@
 /**
- * `npm run bench:redis [-- --chunks=100,150,200,400]`: sessions shared across gateway nodes on
+ * `npm run bench:redis [-- --chunks=200,300,400,500,700]`: sessions shared across gateway nodes on
  * Redis, on this machine, in one run (under a minute; loopback only). It starts a private
  * redis-server (test/helpers/redis-server.ts) and measures:
  *
@@ -8,7 +8,7 @@
  *    through `redis-cli --pipe`;
  * 2. the session stream on one node: a gateway node in its own Node process on the RedisStore
  *    (test/fixtures/redis-node.ts through `GatewayNode`), one client (`ws`, in this process)
- *    attached to a session it created, `demo.emit` of 100,000 events, `chunk` per macrotask, for
+ *    attached to a session it created, `demo.emit` of 200,000 events, `chunk` per macrotask, for
  *    each of `--chunks`; events/s as the client receives them (request sent → answer, which
  *    follows the last event), median of 3, beside the same workload on the in-memory store (this
  *    file run with `--memory-node`, in a process of its own), with the CPU each process took and
@@ -48,14 +48,14 @@ const XADD_COUNT = 200_000;
 const XADD_PIPELINE = 64;
 const RUNS = 3;
 /** The session stream: events per run, after a warm-up of its own on the same connection. */
-const STREAM_COUNT = 100_000;
-const STREAM_WARMUP = 10_000;
+const STREAM_COUNT = 200_000;
+const STREAM_WARMUP = 20_000;
 const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 /**
  * Events `demo.emit` emits per macrotask (a 1 ms timer between chunks, so about a chunk per
  * 1.2 ms at most): each is a workload of its own, for both stores.
  */
-const CHUNKS = (flag("chunks") ?? "100,150,200,400").split(",").map(Number);
+const CHUNKS = (flag("chunks") ?? "200,300,400,500,700").split(",").map(Number);
 if (!CHUNKS.every((chunk) => Number.isInteger(chunk) && chunk > 0)) throw new Error("--chunks=<n>,…: whole numbers");
 /** The latency workload: events a second, how many (the first `LATENCY_WARMUP` are not counted). */
 const LATENCY_RATE = 1_000;
@@ -755,9 +755,9 @@ function limits(
           pct(cpu.client!)
         }).`
         : `the busiest process was ${busiest[0]} at ${pct(busiest[1])} of a core.`
-    } The store's own limit shows at larger chunks: the owner node keeps one append in flight, what is emitted ` +
-    `meanwhile waits for the next, and past a bound of a few rings' worth the waiting events are dropped and the ` +
-    `session is reset to a new epoch${
+    } The store's own limit shows at larger chunks: the owner node keeps up to four appends in flight, what is ` +
+    `emitted meanwhile waits for the next, and past a bound of a few rings' worth the waiting events are dropped and ` +
+    `the session is reset to a new epoch${
       lossy.length
         ? `, so at chunk ${lossy.join(", ")} runs lost events${
           stalls ? ` and ${stalls} stalled outright (no more events, no answer)` : ""

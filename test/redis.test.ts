@@ -348,10 +348,11 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     await onA.call("demo.emit", { session_id: sessionId, count: 10 });
     const before = await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
     const epoch = before.result.epoch;
-    // Redis holds every write for a while: appends wait on node A; past four rings' worth (2,048) those waiting go.
+    // Redis holds every write for a while: appends wait on node A (four in flight, at most 1,024 events); past sixteen
+    // rings' worth (8,192) those waiting go.
     await redis.command(["CLIENT", "PAUSE", "1000", "WRITE"]);
-    const emitted = await onA.call("demo.emit", { session_id: sessionId, count: 3_000 }, 10_000);
-    assert.equal(emitted.result?.last, 3_010);
+    const emitted = await onA.call("demo.emit", { session_id: sessionId, count: 12_000 }, 10_000);
+    assert.equal(emitted.result?.last, 12_010);
     const messages = a.logs().filter((entry) => entry.session === sessionId).map((entry) => entry.message);
     assert.ok(messages.includes("events dropped: the store is not keeping up"), JSON.stringify(messages));
     assert.ok(messages.includes("session history lost in the store: new epoch"), JSON.stringify(messages));
@@ -359,9 +360,9 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     const resumed = await later.call("session.resume", { session_id: sessionId, after_seq: 10, epoch });
     assert.equal(resumed.result?.truncated, true, JSON.stringify(resumed));
     assert.notEqual(resumed.result.epoch, epoch);
-    assert.equal(resumed.result.latest_seq, 3_010);
+    assert.equal(resumed.result.latest_seq, 12_010);
     // What was kept is the newest, contiguous up to the last.
-    const events = await eventsUntil(later, sessionId, (got) => got.at(-1)?.seq === 3_010);
+    const events = await eventsUntil(later, sessionId, (got) => got.at(-1)?.seq === 12_010);
     assertContiguous(events.map((event) => event.seq), events[0].seq);
   });
 

@@ -305,6 +305,28 @@ export function sessionCases(options: SessionCasesOptions = {}): void {
     await client.close();
   });
 
+  test("events come back from the store as they were emitted, live, replayed and read pull-style: text with newlines, quotes and non-ASCII, no payload, nested values", async () => {
+    await using gw = await sessionGateway();
+    const { client } = await TestClient.ready(gw.wsUrl);
+    const id = await create(client);
+    const emitted = [
+      { type: "message.delta", payload: { text: 'line one\nline "two"\t\u2028 — ünïcødé 🙂 \\n' } },
+      { type: "status.update" },
+      { type: "tool.complete", payload: { result: { rows: [1, null, { deep: ["}}", "{"] }] }, ok: true } },
+      { type: "message.delta", payload: "a bare string" },
+    ];
+    await client.call("demo.events", { session_id: id, events: emitted });
+    const expected = emitted.map((event, i) => ({ session_id: id, seq: i + 1, ...event }));
+    assert.deepEqual(takeEvents(client), expected, "live");
+    const { client: other } = await TestClient.ready(gw.wsUrl);
+    const resumed = await other.call("session.resume", { session_id: id, after_seq: 0 });
+    assert.equal(resumed.result?.replayed, emitted.length, JSON.stringify(resumed));
+    assert.deepEqual(takeEvents(other), expected, "replayed");
+    const since = await other.call("session.events.since", { session_id: id, after_seq: 1 });
+    assert.deepEqual(since.result?.events, expected.slice(1), "pull-style");
+    await Promise.all([client.close(), other.close()]);
+  });
+
   test("ctx.sessions.resume without afterSeq attaches the caller from now on: nothing replayed, later events live; with afterSeq it replays like session.resume", async () => {
     await using gw = await sessionGateway();
     const { client } = await TestClient.ready(gw.wsUrl);

@@ -11,7 +11,9 @@
  *
  * One stream entry holds one append's events, their frames joined by newlines (JSON has none
  * raw), under the id `<seq of the first>-0`: Redis then spends per event little more than the
- * copy of its bytes, where an entry per event cost a Lua call (`XADD`) each, twice the CPU.
+ * copy of its bytes, where an entry per event cost a Lua call (`XADD`) each, twice the CPU. A
+ * frame is stored without the prefix and seq every event frame of the session starts with
+ * (`{"jsonrpc":"2.0",…,"seq":N`), half its bytes; readers put them back.
  */
 
 /** KEYS m l; ARGV principal epoch node leaseMs graceMs createdAt → 1, or 0 if the id is taken. */
@@ -40,7 +42,8 @@ return fence`;
 
 /**
  * KEYS m e l z s; ARGV lease first count maxEvents maxBytes graceMs channel frames (joined by
- * newlines) → the last seq stored; -1 fenced, -2 gone, -3 gap, -4 closed. Events at or below
+ * newlines, each less its prefix and seq) unstored (the bytes each prefix and seq take, counted
+ * against maxBytes) → the last seq stored; -1 fenced, -2 gone, -3 gap, -4 closed. Events at or below
  * the last seq are skipped (a re-sent append is a no-op); the new ones go in one entry, whole
  * entries leave the front while the rest still holds the newest `maxEvents` (or while over
  * `maxBytes`), and they are published.
@@ -62,8 +65,9 @@ if seq <= last then
   count, seq = count - (last - seq + 1), last + 1
 end
 redis.call('XADD', KEYS[2], seq .. '-0', 'f', frames)
-redis.call('RPUSH', KEYS[4], count .. ':' .. #frames)
-last, bytes = seq + count - 1, bytes + #frames
+local size = #frames + count * tonumber(ARGV[9])
+redis.call('RPUSH', KEYS[4], count .. ':' .. size)
+last, bytes = seq + count - 1, bytes + size
 local maxEvents, maxBytes = tonumber(ARGV[4]), tonumber(ARGV[5])
 local trimmed = false
 while true do

@@ -225,6 +225,11 @@ export class RedisStore implements SharedStore {
   async append(id: string, fence: number, first: number, frames: string[]): Promise<Appended> {
     const k = this.#keys(id);
     const { maxEvents, maxBytes } = this.replay;
+    // Stored without the prefix and seq every frame of the session starts with (half its bytes):
+    // readers put them back. The bytes they take still count against `maxBytes`.
+    const prefix = sessionEventPrefix(id).length;
+    const last = first + frames.length - 1;
+    const lines = frames.map((frame, i) => frame.slice(prefix + String(first + i).length));
     const reply = Number(
       await this.#run(scripts.APPEND, [k.m, k.e, k.l, k.z, k.s], [
         `${this.node}:${fence}`,
@@ -234,7 +239,8 @@ export class RedisStore implements SharedStore {
         maxBytes,
         this.graceMs,
         k.channel,
-        frames.join("\n"),
+        lines.join("\n"),
+        prefix + String(last).length,
       ]),
     );
     if (reply >= 0) return reply;
@@ -246,12 +252,14 @@ export class RedisStore implements SharedStore {
     const reply = (await this.#run(scripts.READ, [k.m, k.e], [afterSeq, PAGE])) as string[] | null;
     if (!reply) return undefined;
     const first = Number(reply[3]);
-    // Each entry is `<seq of its first event>-0` and its frames joined by newlines.
+    // Each entry is `<seq of its first event>-0` and its events' frames, less their prefix and seq, joined by newlines.
+    const prefix = sessionEventPrefix(id);
     const frames: string[] = [];
     for (let i = 5; i < reply.length; i += 2) {
       const start = Number.parseInt(reply[i]!, 10);
-      reply[i + 1]!.split("\n").forEach((frame, at) => {
-        if (start + at > afterSeq && start + at >= first) frames.push(frame);
+      reply[i + 1]!.split("\n").forEach((line, at) => {
+        const seq = start + at;
+        if (seq > afterSeq && seq >= first) frames.push(eventFrame(prefix, seq, line));
       });
     }
     return {
@@ -349,7 +357,8 @@ export class RedisStore implements SharedStore {
   }
 
   async subscribe(id: string, listener: (message: SessionMessage) => void): Promise<void> {
-    await this.#subscriber.subscribe(this.#keys(id).channel, (raw: string) => listener(sessionMessage(raw)));
+    const prefix = sessionEventPrefix(id);
+    await this.#subscriber.subscribe(this.#keys(id).channel, (raw: string) => listener(sessionMessage(raw, prefix)));
   }
 
   async unsubscribe(id: string): Promise<void> {
@@ -426,7 +435,7 @@ export class RedisStore implements SharedStore {
     }
     const first = raw.indexOf("\n");
     if (raw[0] === "c") {
-      const events = sessionMessage(`x${raw.slice(first + 1)}`) as { first: number; frames: string[] };
+      const events = sessionMessage(`x${raw.slice(first + 1)}`, "") as { first: number; frames: string[] };
       this.onNodeMessage({ kind: "closed", session: raw.slice(1, first), first: events.first, frames: events.frames });
       return;
     }
@@ -440,16 +449,23 @@ export class RedisStore implements SharedStore {
   }
 }
 
-/** A session channel message: `e<first>\n<frame>\n…` (events), `x…` (the closing events), `r<frame>` (a request). */
-function sessionMessage(raw: string): SessionMessage {
+/**
+ * A session channel message: `e<first>\n<line>\n…` (events as stored: frames less `prefix` and
+ * their seq), `x<first>\n<frame>\n…` (the closing events, whole), `r<frame>` (a request).
+ */
+function sessionMessage(raw: string, prefix: string): SessionMessage {
   if (raw[0] === "r") return { kind: "request", frame: raw.slice(1) };
   const newline = raw.indexOf("\n");
-  return {
-    kind: "events",
-    first: Number(raw.slice(1, newline)),
-    frames: raw.slice(newline + 1).split("\n"),
-    closed: raw[0] === "x",
-  };
+  const first = Number(raw.slice(1, newline));
+  const lines = raw.slice(newline + 1).split("\n");
+  const closed = raw[0] === "x";
+  const frames = closed ? lines : lines.map((line, i) => eventFrame(prefix, first + i, line));
+  return { kind: "events", first, frames, closed };
+}
+
+/** An event's frame from a stored line (joined, not concatenated: see `sessionEventFrame`). */
+function eventFrame(prefix: string, seq: number, line: string): string {
+  return [prefix, seq, line].join("");
 }
 
 /** The URL without its password, for messages. */

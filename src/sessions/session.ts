@@ -364,7 +364,7 @@ export class Session implements SessionHandle {
     if (observer) observer.eventsAppended++;
     if (this.link) {
       // Written to the viewers once the store confirms it (`deliver`).
-      this.link.append(seq, frame);
+      this.link.append(seq, frame, type, payload);
       return seq;
     }
     this.#host.store.append(this.id, seq, frame);

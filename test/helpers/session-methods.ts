@@ -59,6 +59,18 @@ export function sessionMethods(turn?: { gate: Promise<void>; seen: { aborted?: b
         return { last: session.latestSeq };
       },
     }),
+    // Emits the given events as they are.
+    "demo.events": method({
+      params: v.object({
+        session_id: v.string(),
+        events: v.array(v.object({ type: v.string(), payload: v.optional(v.unknown()) })),
+      }),
+      handler: (p, ctx) => {
+        const session = ctx.session(p.session_id);
+        for (const event of p.events) session.emit(event.type, event.payload);
+        return { last: session.latestSeq };
+      },
+    }),
     // Asks the client for approval and reports the answer as a session event.
     "demo.ask": method({
       params: v.object({ session_id: v.string(), timeout_ms: v.optional(v.number()) }),
