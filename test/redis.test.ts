@@ -183,6 +183,12 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     for (const client of [onA, onC]) {
       const events = await eventsUntil(client, sessionId, (got) => got.length >= 2_000);
       assertContiguous(events.map((event) => event.seq));
+      // As emitted, on C too (through the channel, seqs crossing 9, 99 and 999 within one append).
+      const wrong = events.find((event, i) =>
+        event.session_id !== sessionId || event.type !== "message.delta" || event.payload.i !== i + 1 ||
+        event.payload.pad !== ""
+      );
+      assert.equal(wrong, undefined);
       assert.equal(await client.silentFor(100), true, "no event arrives twice");
     }
   });
@@ -348,10 +354,11 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     await onA.call("demo.emit", { session_id: sessionId, count: 10 });
     const before = await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
     const epoch = before.result.epoch;
-    // Redis holds every write for a while: appends wait on node A (four in flight, at most 1,024 events); past sixteen
-    // rings' worth (8,192) those waiting go.
-    await redis.command(["CLIENT", "PAUSE", "1000", "WRITE"]);
-    const emitted = await onA.call("demo.emit", { session_id: sessionId, count: 12_000 }, 10_000);
+    // Redis holds every write for a while (shorter than the lease, which would lapse meanwhile): appends wait on node A
+    // (500 events a turn: four appends are in flight, up to 1,024 events, when the drop comes); past sixteen rings'
+    // worth (8,192) those waiting go.
+    await redis.command(["CLIENT", "PAUSE", String(LEASE_MS / 2), "WRITE"]);
+    const emitted = await onA.call("demo.emit", { session_id: sessionId, count: 12_000, chunk: 500 }, 10_000);
     assert.equal(emitted.result?.last, 12_010);
     const messages = a.logs().filter((entry) => entry.session === sessionId).map((entry) => entry.message);
     assert.ok(messages.includes("events dropped: the store is not keeping up"), JSON.stringify(messages));
@@ -364,6 +371,56 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     // What was kept is the newest, contiguous up to the last.
     const events = await eventsUntil(later, sessionId, (got) => got.at(-1)?.seq === 12_010);
     assertContiguous(events.map((event) => event.seq), events[0].seq);
+  });
+
+  test("connections lost while appends wait behind a stalled Redis, after some were dropped: one new epoch, then the session goes on", async () => {
+    const [a, b] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const sessionId = await createSession(onA);
+    await onA.call("demo.emit", { session_id: sessionId, count: 10 });
+    const logged = (message: string) => a.logs().filter((e) => e.session === sessionId && e.message === message).length;
+    await redis.command(["CLIENT", "PAUSE", String(LEASE_MS / 2), "WRITE"]);
+    // 500 events a turn: appends are in flight (held by the pause) when those waiting pass the bound and are dropped.
+    const emitted = onA.call("demo.emit", { session_id: sessionId, count: 10_000, chunk: 500 }, 10_000);
+    await until(() => logged("events dropped: the store is not keeping up") > 0, LEASE_MS / 2, "a drop");
+    // The appends in flight fail with their connection; those events, below the dropped ones, are lost with them.
+    await redis.command(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    const answer = await emitted;
+    assert.equal(answer.result?.last, 10_010, JSON.stringify(answer));
+    assert.equal(logged("session history lost in the store: new epoch"), 1);
+    const { client: onB } = await open(b);
+    const resumed = await onB.call("session.resume", { session_id: sessionId, after_seq: 10 });
+    assert.equal(resumed.result?.truncated, true, JSON.stringify(resumed));
+    assert.equal(resumed.result.latest_seq, 10_010);
+    const events = await eventsUntil(onB, sessionId, (got) => got.at(-1)?.seq === 10_010);
+    assertContiguous(events.map((event) => event.seq), events[0].seq);
+  });
+
+  test("events dropped on a node waiting for another node's lease: taking the session over, it appends the rest after the store's last seq, in the same epoch", async () => {
+    const [a, b, c] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const { client: onB } = await open(b);
+    const sessionId = await createSession(onA);
+    const { result: { epoch } } = await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    // A works on the session for about a second, holding its lease; B emits more than the bound meanwhile.
+    const turn = onA.call("demo.slow", { session_id: sessionId, count: 10, every_ms: 100 }, 10_000);
+    const emitted = await onB.call("demo.emit", { session_id: sessionId, count: 9_000 }, 10_000);
+    assert.equal(typeof emitted.result?.last, "number", JSON.stringify(emitted));
+    assert.equal((await turn).result?.last, 10);
+    const logged = (message: string) => b.logs().filter((e) => e.session === sessionId && e.message === message).length;
+    assert.equal(logged("events dropped: the store is not keeping up"), 1);
+    assert.equal(logged("session history lost in the store: new epoch"), 0);
+    // A's ten events, then B's that were not dropped (9,000 less the 8,193 that passed the bound), numbered on.
+    const events = await eventsUntil(onB, sessionId, (got) => got.length >= 10 + 807);
+    assertContiguous(events.map((event) => event.seq));
+    assert.equal(events.filter((event) => event.payload?.pad === "").length, 807);
+    const { client: onC } = await open(c);
+    const resumed = await onC.call("session.resume", { session_id: sessionId, after_seq: 800, epoch });
+    assert.deepEqual([resumed.result?.truncated, resumed.result?.epoch, resumed.result?.latest_seq], [
+      false,
+      epoch,
+      817,
+    ]);
   });
 
   test("Redis restarting without persistence: clear errors while it is away, then recovery", async () => {

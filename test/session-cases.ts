@@ -309,12 +309,13 @@ export function sessionCases(options: SessionCasesOptions = {}): void {
     await using gw = await sessionGateway();
     const { client } = await TestClient.ready(gw.wsUrl);
     const id = await create(client);
-    const emitted = [
+    // Three times over, so the seqs cross from one digit to two within one append.
+    const emitted = [1, 2, 3].flatMap(() => [
       { type: "message.delta", payload: { text: 'line one\nline "two"\t\u2028 — ünïcødé 🙂 \\n' } },
       { type: "status.update" },
       { type: "tool.complete", payload: { result: { rows: [1, null, { deep: ["}}", "{"] }] }, ok: true } },
       { type: "message.delta", payload: "a bare string" },
-    ];
+    ]);
     await client.call("demo.events", { session_id: id, events: emitted });
     const expected = emitted.map((event, i) => ({ session_id: id, seq: i + 1, ...event }));
     assert.deepEqual(takeEvents(client), expected, "live");

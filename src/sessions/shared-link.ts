@@ -164,7 +164,9 @@ export class SharedLink {
         dropped: dropped.length,
         from_seq: dropped[0]!.seq,
       });
-      // Their seqs stay used: the next event continues after them, past the gap.
+      // Their seqs stay used: the next event continues after them, past the gap. Who waited for
+      // them alone (nothing is in flight) is woken: they are dropped.
+      if (this.#pending.length === 0) this.#wakeStored(Infinity);
       return;
     }
     if (this.#fence > 0) this.#queueFlush();
@@ -461,6 +463,14 @@ export class SharedLink {
 
   /** Records the session anew after a loss (new epoch), then appends what waits. */
   #resetAfterLoss(): void {
+    // Events before the hole still waiting (in flight when the connection went) cannot go in the
+    // new epoch, which starts after the hole: they are part of the loss.
+    let lost = 0;
+    while (lost < this.#pending.length && this.#pending[lost]!.seq <= this.#hole) lost++;
+    if (lost > 0) {
+      this.#take(0, lost);
+      this.#wakeStored(this.#hole);
+    }
     const first = this.#pending[0]?.seq ?? this.#session.latestSeq + 1;
     const epoch = randomId();
     const generation = ++this.#generation;
@@ -650,6 +660,9 @@ export class SharedLink {
     this.#fence = fence;
     const waiting = this.#take(0, this.#pending.length);
     this.#forgetInFlight();
+    // Events dropped here before never reached the store or a viewer, and what waits is renumbered
+    // right after the store's last seq: the store has no gap, so no new epoch is needed.
+    this.#hole = 0;
     this.#session.seqAt(last);
     const prefix = this.#session.framePrefix;
     const stamp = (type: string, payload: unknown) => {

@@ -109,7 +109,11 @@ export interface SharedStore {
   renew(leases: { id: string; fence: number; working: boolean }[], viewed: string[]): Promise<boolean[]>;
   /** Lets the lease go (the session has no work here). */
   release(id: string, fence: number): Promise<void>;
-  /** Appends events `first`, `first + 1`, … with fencing; a re-sent event (seq ≤ last) is skipped. */
+  /**
+   * Appends events `first`, `first + 1`, … with fencing; a re-sent event (seq ≤ last) is skipped.
+   * Each frame is `sessionEventPrefix(id)`, its seq, then the rest, as `sessionEventFrame` makes
+   * it: a store may keep only the rest and put the start back when it reads.
+   */
   append(id: string, fence: number, first: number, frames: string[]): Promise<Appended>;
   /** The kept events after `afterSeq` (one page) and the session's meta, or undefined if there is no such session. */
   read(id: string, afterSeq: number): Promise<SharedRead | undefined>;
