@@ -98,6 +98,14 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     return { sessionId, onViewer, before };
   };
 
+  /** How many times `node` logged `message` about session `id`. */
+  const logged = (node: GatewayNode, id: string, message: string) =>
+    node.logs().filter((entry) => entry.session === id && entry.message === message).length;
+
+  /** Waits (bounded) until `node` logged `message` about session `id`: its log comes through a pipe of its own. */
+  const untilLogged = (node: GatewayNode, id: string, message: string, timeoutMs = 2_000) =>
+    until(() => logged(node, id, message) > 0, timeoutMs, `"${message}" in the log`);
+
   /** The sessions `ctx.sessions.all()` lists on `node`. */
   const listOn = async (node: GatewayNode) => {
     const { client } = await open(node);
@@ -360,9 +368,8 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     await redis.command(["CLIENT", "PAUSE", String(LEASE_MS / 2), "WRITE"]);
     const emitted = await onA.call("demo.emit", { session_id: sessionId, count: 12_000, chunk: 500 }, 10_000);
     assert.equal(emitted.result?.last, 12_010);
-    const messages = a.logs().filter((entry) => entry.session === sessionId).map((entry) => entry.message);
-    assert.ok(messages.includes("events dropped: the store is not keeping up"), JSON.stringify(messages));
-    assert.ok(messages.includes("session history lost in the store: new epoch"), JSON.stringify(messages));
+    await untilLogged(a, sessionId, "events dropped: the store is not keeping up");
+    await untilLogged(a, sessionId, "session history lost in the store: new epoch");
     const { client: later } = await open(b);
     const resumed = await later.call("session.resume", { session_id: sessionId, after_seq: 10, epoch });
     assert.equal(resumed.result?.truncated, true, JSON.stringify(resumed));
@@ -378,16 +385,16 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     const { client: onA } = await open(a);
     const sessionId = await createSession(onA);
     await onA.call("demo.emit", { session_id: sessionId, count: 10 });
-    const logged = (message: string) => a.logs().filter((e) => e.session === sessionId && e.message === message).length;
     await redis.command(["CLIENT", "PAUSE", String(LEASE_MS / 2), "WRITE"]);
     // 500 events a turn: appends are in flight (held by the pause) when those waiting pass the bound and are dropped.
     const emitted = onA.call("demo.emit", { session_id: sessionId, count: 10_000, chunk: 500 }, 10_000);
-    await until(() => logged("events dropped: the store is not keeping up") > 0, LEASE_MS / 2, "a drop");
+    await untilLogged(a, sessionId, "events dropped: the store is not keeping up", LEASE_MS / 2);
     // The appends in flight fail with their connection; those events, below the dropped ones, are lost with them.
     await redis.command(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
     const answer = await emitted;
     assert.equal(answer.result?.last, 10_010, JSON.stringify(answer));
-    assert.equal(logged("session history lost in the store: new epoch"), 1);
+    await untilLogged(a, sessionId, "session history lost in the store: new epoch");
+    assert.equal(logged(a, sessionId, "session history lost in the store: new epoch"), 1);
     const { client: onB } = await open(b);
     const resumed = await onB.call("session.resume", { session_id: sessionId, after_seq: 10 });
     assert.equal(resumed.result?.truncated, true, JSON.stringify(resumed));
@@ -407,9 +414,9 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
     const emitted = await onB.call("demo.emit", { session_id: sessionId, count: 9_000 }, 10_000);
     assert.equal(typeof emitted.result?.last, "number", JSON.stringify(emitted));
     assert.equal((await turn).result?.last, 10);
-    const logged = (message: string) => b.logs().filter((e) => e.session === sessionId && e.message === message).length;
-    assert.equal(logged("events dropped: the store is not keeping up"), 1);
-    assert.equal(logged("session history lost in the store: new epoch"), 0);
+    await untilLogged(b, sessionId, "events dropped: the store is not keeping up");
+    assert.equal(logged(b, sessionId, "events dropped: the store is not keeping up"), 1);
+    assert.equal(logged(b, sessionId, "session history lost in the store: new epoch"), 0);
     // A's ten events, then B's that were not dropped (9,000 less the 8,193 that passed the bound), numbered on.
     const events = await eventsUntil(onB, sessionId, (got) => got.length >= 10 + 807);
     assertContiguous(events.map((event) => event.seq));
@@ -421,6 +428,28 @@ describe("sessions across gateway nodes on Redis", { timeout: 120_000 }, () => {
       epoch,
       817,
     ]);
+  });
+
+  test("appends Redis refuses for a while (out of memory) are sent again by themselves once it takes writes again", async () => {
+    const [a, b] = nodes as [GatewayNode, GatewayNode, GatewayNode];
+    const { client: onA } = await open(a);
+    const sessionId = await createSession(onA);
+    await onA.call("demo.emit", { session_id: sessionId, count: 2 });
+    // Every write fails with -OOM; the connections stay up (no reconnect tells the node Redis is back).
+    await redis.command(["CONFIG", "SET", "maxmemory", "1"]);
+    let emitted: Promise<Frame>;
+    try {
+      emitted = onA.call("demo.emit", { session_id: sessionId, count: 5 }, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, LEASE_MS / 3));
+    } finally {
+      await redis.command(["CONFIG", "SET", "maxmemory", "0"]);
+    }
+    assert.equal((await emitted).result?.last, 7);
+    const events = await eventsUntil(onA, sessionId, (got) => got.length >= 7);
+    assertContiguous(events.map((event) => event.seq));
+    const { client: onB } = await open(b);
+    const resumed = await onB.call("session.resume", { session_id: sessionId, after_seq: 0 });
+    assert.deepEqual([resumed.result?.latest_seq, resumed.result?.replayed, resumed.result?.truncated], [7, 7, false]);
   });
 
   test("Redis restarting without persistence: clear errors while it is away, then recovery", async () => {

@@ -149,6 +149,11 @@ export class SessionRegistry implements GatewaySessions {
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
   #linkHost: LinkHost | undefined;
   #sessions = new Map<string, Session>();
+  /**
+   * Sessions read from the shared store and not yet handed to who asked for them: the lease tick
+   * must not end them as idle (nothing views them yet), or a resume would attach to an ended one.
+   */
+  #opening = new Set<Session>();
   /** Open server requests by id, to route replies. */
   #requests = new Map<string, Session>();
   #graceMs: number;
@@ -364,8 +369,13 @@ export class SessionRegistry implements GatewaySessions {
     if (again && !again.closed) return again;
     const link = SharedLink.viewed(this.#linkHost!, session, last);
     this.#sessions.set(id, session);
-    // A session whose owner died mid-work is taken over now, so what is read here shows that work ended.
-    await link.takeOverLapsed().catch(() => {});
+    this.#opening.add(session);
+    try {
+      // A session whose owner died mid-work is taken over now, so what is read here shows that work ended.
+      await link.takeOverLapsed().catch(() => {});
+    } finally {
+      this.#opening.delete(session);
+    }
     return session;
   }
 
@@ -531,6 +541,7 @@ export class SessionRegistry implements GatewaySessions {
   #idle(session: Session): void {
     const link = session.link;
     if (!link || session.closed || session.viewers > 0 || session.running > 0 || session.openRequests > 0) return;
+    if (this.#opening.has(session)) return;
     if (!link.settled) return; // the lease tick looks again
     session.end("moved");
     void link.detach();

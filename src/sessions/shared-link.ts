@@ -38,6 +38,14 @@ type CatchUp = { seq: number; frame: string }[];
 /** Appends of one session on their way to the store at once (each at most half a ring). */
 const APPENDS_IN_FLIGHT = 4;
 
+/**
+ * After a failed append or reset (the store refused it, or did not answer in time), the link
+ * sends again by itself after this long, doubling up to `RETRY_MAX_MS` while it keeps failing: a
+ * store that is back without a reconnect (out of memory, a slow command) gets what waits.
+ */
+const RETRY_MS = 250;
+const RETRY_MAX_MS = 5_000;
+
 /** How long a node waits for another node to let go of a session it wants to emit on. */
 const OWNER_WAIT_MS = 30_000;
 
@@ -79,6 +87,9 @@ export class SharedLink {
   #generation = 0;
   /** Events emitted here were lost before the store took them: the next append starts a new epoch. */
   #hole = 0;
+  /** The next retry after a failed append or reset, and how long it waits (0: nothing failed since the last success). */
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryMs = 0;
   /** Appended since the last lease tick: the lease is kept one more tick. */
   appendedSinceTick = false;
   /** The seq of the last event written to the viewers here. */
@@ -398,15 +409,28 @@ export class SharedLink {
         if (generation !== this.#generation) return;
         this.#inFlight--;
         if (typeof result === "number") {
+          this.#retryMs = 0;
           this.#confirmed(result);
           this.#flush();
         } else this.#appendRefused(result);
       },
       () => {
-        // Unreachable store: everything not confirmed is sent again once it is back (`recovered`).
-        if (generation === this.#generation) this.#forgetInFlight();
+        // Everything not confirmed is sent again: once the store is back (`recovered`), or by the retry.
+        if (generation !== this.#generation) return;
+        this.#forgetInFlight();
+        this.#retryLater();
       },
     );
+  }
+
+  /** Flushes again after a failure, once, later and later while failures go on. */
+  #retryLater(): void {
+    if (this.#retryTimer !== undefined) return;
+    this.#retryMs = Math.min(Math.max(RETRY_MS, this.#retryMs * 2), RETRY_MAX_MS);
+    this.#retryTimer = unref(setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#fence > 0 && this.#pending.length > 0) this.#queueFlush();
+    }, this.#retryMs));
   }
 
   /** Answers to the appends (or the reset) in flight are ignored from now on; their events count as not sent. */
@@ -485,13 +509,16 @@ export class SharedLink {
         });
         // A drop while the reset was on its way took every event waiting: the next reset starts after it.
         if (this.#hole < first) this.#hole = 0;
+        this.#retryMs = 0;
         this.#fence = fence;
         this.#session.epoch = epoch;
         this.#flush();
       },
       () => {
-        // Unreachable store: `recovered` (or the next emit) tries again.
-        if (generation === this.#generation) this.#resetting = false;
+        // `recovered`, the retry or the next emit tries again.
+        if (generation !== this.#generation) return;
+        this.#resetting = false;
+        this.#retryLater();
       },
     );
   }
