@@ -102,3 +102,13 @@ export function sessionEventFrame(prefix: string, seq: number, type: string, pay
   const body = payload === undefined ? "" : `,"payload":${JSON.stringify(payload)}`;
   return [prefix, seq, ',"type":', JSON.stringify(type), body, "}}"].join("");
 }
+
+/** What follows a session event frame's prefix and seq (`,"type":…}}`): the same whatever its seq. */
+export function sessionEventTail(frame: string, prefix: string, seq: number): string {
+  return frame.slice(prefix.length + String(seq).length);
+}
+
+/** A session event frame from its prefix, its seq and the tail of one (`sessionEventTail`). */
+export function sessionEventFromTail(prefix: string, seq: number, tail: string): string {
+  return [prefix, seq, tail].join("");
+}

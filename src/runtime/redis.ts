@@ -20,7 +20,7 @@ import type {
   SharedStore,
   StoredSession,
 } from "../sessions/shared-store.ts";
-import { sessionEventPrefix } from "../jsonrpc/message.ts";
+import { sessionEventFromTail, sessionEventPrefix, sessionEventTail } from "../jsonrpc/message.ts";
 import { randomId } from "../sessions/session.ts";
 import * as scripts from "./redis-scripts.ts";
 import { storeTimer } from "../gateway/telemetry.ts";
@@ -227,9 +227,9 @@ export class RedisStore implements SharedStore {
     const { maxEvents, maxBytes } = this.replay;
     // Stored without the prefix and seq every frame of the session starts with (half its bytes):
     // readers put them back. The bytes they take still count against `maxBytes`.
-    const prefix = sessionEventPrefix(id).length;
+    const prefix = sessionEventPrefix(id);
     const last = first + frames.length - 1;
-    const lines = frames.map((frame, i) => frame.slice(prefix + String(first + i).length));
+    const lines = frames.map((frame, i) => sessionEventTail(frame, prefix, first + i));
     const reply = Number(
       await this.#run(scripts.APPEND, [k.m, k.e, k.l, k.z, k.s], [
         `${this.node}:${fence}`,
@@ -240,7 +240,7 @@ export class RedisStore implements SharedStore {
         this.graceMs,
         k.channel,
         lines.join("\n"),
-        prefix + String(last).length,
+        prefix.length + String(last).length,
       ]),
     );
     if (reply >= 0) return reply;
@@ -259,7 +259,7 @@ export class RedisStore implements SharedStore {
       const start = Number.parseInt(reply[i]!, 10);
       reply[i + 1]!.split("\n").forEach((line, at) => {
         const seq = start + at;
-        if (seq > afterSeq && seq >= first) frames.push(eventFrame(prefix, seq, line));
+        if (seq > afterSeq && seq >= first) frames.push(sessionEventFromTail(prefix, seq, line));
       });
     }
     return {
@@ -459,13 +459,8 @@ function sessionMessage(raw: string, prefix: string): SessionMessage {
   const first = Number(raw.slice(1, newline));
   const lines = raw.slice(newline + 1).split("\n");
   const closed = raw[0] === "x";
-  const frames = closed ? lines : lines.map((line, i) => eventFrame(prefix, first + i, line));
+  const frames = closed ? lines : lines.map((line, i) => sessionEventFromTail(prefix, first + i, line));
   return { kind: "events", first, frames, closed };
-}
-
-/** An event's frame from a stored line (joined, not concatenated: see `sessionEventFrame`). */
-function eventFrame(prefix: string, seq: number, line: string): string {
-  return [prefix, seq, line].join("");
 }
 
 /** The URL without its password, for messages. */

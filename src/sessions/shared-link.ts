@@ -7,7 +7,7 @@
  * is filled by reading the store.
  */
 import { ErrorCode, RpcError } from "../jsonrpc/errors.ts";
-import { sessionEventFrame } from "../jsonrpc/message.ts";
+import { sessionEventFrame, sessionEventFromTail, sessionEventTail } from "../jsonrpc/message.ts";
 import type { EndReason, ResumeResult, Session, SessionViewer } from "./session.ts";
 import { randomId } from "./session.ts";
 import type { SessionMessage, SharedRead, SharedStore } from "./shared-store.ts";
@@ -710,9 +710,12 @@ export class SharedLink {
     for (const item of waiting) {
       const seq = this.#session.latestSeq + 1;
       this.#session.seqAt(seq);
-      // `prefix` + old seq + the rest: only the seq changes.
-      const rest = item.frame.slice(prefix.length + String(item.seq).length);
-      this.#push({ ...item, seq, frame: prefix + seq + rest });
+      // Only the seq changes.
+      this.#push({
+        ...item,
+        seq,
+        frame: sessionEventFromTail(prefix, seq, sessionEventTail(item.frame, prefix, item.seq)),
+      });
     }
     this.#flush();
     // Owning, it no longer listens: its own appends are written here as they are stored.
